@@ -1,0 +1,41 @@
+# ProxIQA Lab: `make report` runs every notebook (smoke profile), `make test` runs the tests.
+# Both set up a virtual environment and fetch the data first, so each works on a fresh clone.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PROFILE  ?= smoke
+# Where datasets are copied from (checked against sha256). Empty: download from the public URLs.
+MIRROR   ?= $(wildcard ../shared/data)
+DATASETS ?= kodak wikipedia24 bsds500 unsplash_x4
+
+BIN := $(VENV)/bin
+MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR),)
+
+.PHONY: setup data report test test-all benchmarks clean-notebooks
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+data: setup
+	$(BIN)/proxiqa-lab data fetch $(DATASETS) $(MIRROR_ARG)
+
+report: data
+	$(BIN)/proxiqa-lab run-notebooks --profile $(PROFILE)
+
+test: data
+	$(BIN)/python -m pytest
+
+test-all: data
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+benchmarks: data
+	$(BIN)/python benchmarks/metrics_speed.py
+	$(BIN)/python benchmarks/training_speed.py
+
+clean-notebooks: setup
+	$(BIN)/python -m proxiqa_lab.notebooks_hygiene --fix notebooks
