@@ -38,4 +38,4 @@ benchmarks: data
 	$(BIN)/python benchmarks/training_speed.py
 
 clean-notebooks: setup
-	$(BIN)/python -m proxiqa_lab.notebooks_hygiene --fix notebooks
+	$(BIN)/python -m proxiqa_lab.notebooks.hygiene --fix notebooks

@@ -16,7 +16,7 @@ from proxiqa_lab import __version__
 from proxiqa_lab.errors import ProxIQALabError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "train", "notebooks")
+COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "pretrain", "train", "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,46 @@
+"""``proxiqa-lab run-notebooks``: execute the notebook suite in order (papermill) and index it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run-notebooks",
+        help="run the numbered notebooks in order and write an index of their figures and tables",
+        description="Run notebooks/NN_*.ipynb in order through papermill with PROFILE injected; write the "
+        "executed notebooks and an index (index.md, index.html, suite.json) to reports/<profile>/executed/.",
+    )
+    p.add_argument("--profile", default="smoke", choices=("smoke", "lab", "paper"), help="study size (default: smoke)")
+    p.add_argument("--only", default=None, help="comma-separated notebook prefixes to run, e.g. 02,04")
+    p.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="extra value injected into every notebook's parameters cell (Python literal or string); repeatable",
+    )
+    p.add_argument("--out", default=None, help="folder for executed notebooks and the index")
+    p.add_argument("--notebooks", default="notebooks", help="folder of the notebooks (default: notebooks)")
+    p.add_argument("--log-output", action="store_true", help="stream cell outputs while running")
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from proxiqa_lab.notebooks.runner import parse_parameter, run_suite
+
+    only = [o.strip() for o in args.only.split(",") if o.strip()] if args.only else None
+    parameters = {name: parse_parameter(value) for name, value in args.parameter}
+    if "PROFILE" in parameters:
+        raise ValueError("set the profile with --profile, not -p PROFILE")
+    results = run_suite(
+        profile=args.profile, notebooks_dir=args.notebooks, only=only, parameters=parameters,
+        out=args.out, log_output=args.log_output,
+    )
+    failed = [r for r in results if r.status != "ok"]
+    total = sum(r.wall_s for r in results)
+    index = Path(results[0].executed).parent / "index.md"
+    print(f"{len(results) - len(failed)}/{len(results)} notebooks ran in {total:.1f} s; index: {index}")
+    for r in failed:
+        print(f"proxiqa-lab run-notebooks: error: notebook {r.name} failed at {r.failure.describe()}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,62 @@
+"""``proxiqa-lab train``: train a codec with one objective into a run folder (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+#: Options with their own flag; every other TrainConfig field goes through ``--set key=value``.
+FLAGS = ("objective", "lmbda", "alpha", "steps", "init_checkpoint", "architecture", "N", "lr", "batch_size",
+         "patch_size", "seed", "device", "data", "data_root", "m_bar", "proxy_init")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a learned codec (mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>)",
+        description=(
+            "Train a learned codec into --out. Rerunning the same command resumes from the last checkpoint. "
+            "Under `torchrun --nproc_per_node N -m proxiqa_lab train ...` it trains with DistributedDataParallel."
+        ),
+    )
+    p.add_argument("--profile", default="lab", help="smoke, lab or paper (default: lab)")
+    p.add_argument("--out", help="run folder (default: runs/<profile>-<arch><N>-<objective>-lmbda<λ>)")
+    p.add_argument("--objective", help="mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>")
+    p.add_argument("--lmbda", type=float, help="λ on CompressAI's scale (λ·255²·MSE + bpp)")
+    p.add_argument("--alpha", type=float, help="α of eq. (10)/(13), in [0, 1] (default 0.5)")
+    p.add_argument("--steps", type=int, help="total training steps")
+    p.add_argument("--init-checkpoint", dest="init_checkpoint",
+                   help="start the codec from this model.pt or run folder (fine-tune, e.g. from MSE)")
+    p.add_argument("--architecture", help="bls or bmshj")
+    p.add_argument("--N", type=int, help="channels of every layer")
+    p.add_argument("--lr", type=float, help="codec learning rate")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--patch-size", dest="patch_size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu or cuda[:N]")
+    p.add_argument("--data", help="auto, training, samples, or dataset names (bsds500:train,unsplash_x4)")
+    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--m-bar", dest="m_bar", type=float, help="M̄ of eq. (9) (default: the metric's bound)")
+    p.add_argument("--proxy-init", dest="proxy_init", help="pretrained proxy for pretrained-proxy:<metric>")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other option, e.g. --set checkpoint_every=100 --set keep_checkpoints_at=[500,1000]")
+    p.add_argument("--new", action="store_true",
+                   help="start a new run; --out must then be new or empty (nothing is ever deleted)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from proxiqa_lab.training import make_config, train
+    from proxiqa_lab.training.config import parse_set
+
+    overrides = parse_set(args.sets)
+    overrides.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
+    if not args.progress:
+        overrides["progress"] = False
+    config = make_config(args.profile, **overrides)  # every value is checked before any work
+    run = train(config, out=args.out, resume=not args.new)
+    if run.model_path is not None:
+        print(f"model: {run.model_path}")
+    if run.proxy_path is not None:
+        print(f"proxy: {run.proxy_path}")
+    return 0

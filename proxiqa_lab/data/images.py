@@ -1,0 +1,250 @@
+"""Image I/O: every image the kit handles is uint8 RGB, shape (H, W, 3).
+
+:func:`load_image` converts other layouts and warns with :class:`ImageConversionWarning`:
+
+- gray (8-bit) -> RGB by repeating the channel;
+- 16-bit (gray or RGB, PNG) -> 8-bit with rounding, ``round(v / 257)``;
+- palette -> RGB through the palette;
+- alpha (RGBA, LA, palette with transparency) -> composited over a white background,
+  ``rgb * a + 255 * (1 - a)``, so transparent areas look as a viewer shows them.
+
+Pillow reads 16-bit RGB PNGs by dropping the low byte (truncation, not rounding), so those
+are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precision instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from proxiqa_lab.errors import ImageError
+
+if TYPE_CHECKING:  # torch is imported on use, so the data CLI starts fast
+    import torch
+
+__all__ = [
+    "ImageConversionWarning",
+    "load_image",
+    "sample_images",
+    "save_image",
+    "to_tensor",
+    "to_uint8",
+    "SAMPLE_IMAGES_LABEL",
+]
+
+#: How :func:`sample_images` data must be labelled wherever it is shown.
+SAMPLE_IMAGES_LABEL = "scikit-image sample photos (fallback, not Kodak)"
+_SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "rocket")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class ImageConversionWarning(UserWarning):
+    """An image was not 8-bit RGB and was converted; the message says how."""
+
+
+def _warn(path: Path, what: str) -> None:
+    warnings.warn(f"{path}: {what}", ImageConversionWarning, stacklevel=3)
+
+
+def _composite_on_white(rgb: np.ndarray, alpha: np.ndarray, max_value: float) -> np.ndarray:
+    """``rgb * a + max * (1 - a)`` in float64, with ``a = alpha / max``."""
+    a = alpha.astype(np.float64)[..., None] / max_value
+    return rgb.astype(np.float64) * a + max_value * (1.0 - a)
+
+
+def _to_8bit(values: np.ndarray, max_value: float) -> np.ndarray:
+    """Scale ``[0, max_value]`` to ``[0, 255]`` with rounding."""
+    return np.clip(np.rint(np.asarray(values, np.float64) * (255.0 / max_value)), 0, 255).astype(np.uint8)
+
+
+def _decode_16bit_png(path: Path, has_alpha: bool, size: tuple[int, int]) -> np.ndarray:
+    """Decode a 16-bit PNG at full precision with the kit's ffmpeg (rgb48le / rgba64le)."""
+    import imageio_ffmpeg
+
+    pix_fmt, channels = ("rgba64le", 4) if has_alpha else ("rgb48le", 3)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+           "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    result = subprocess.run(cmd, capture_output=True, check=False)
+    w, h = size
+    expected = w * h * channels * 2
+    if result.returncode != 0 or len(result.stdout) != expected:
+        raise ImageError(
+            f"cannot decode 16-bit PNG {path}: {result.stderr.decode(errors='replace').strip() or 'short output'}"
+        )
+    return np.frombuffer(result.stdout, dtype="<u2").reshape(h, w, channels)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3).
+
+    Args:
+        path: an image file Pillow can read (PNG, JPEG, BMP, TIFF, PPM, WebP, ...).
+
+    Returns:
+        A C-contiguous uint8 array (H, W, 3).
+
+    Raises:
+        ImageError: the file is missing, is not an image, or is truncated/corrupt.
+
+    Warns:
+        ImageConversionWarning: for gray, 16-bit, palette or alpha images (see module doc).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        with Image.open(path) as im:
+            rawmode = im.tile[0].args if im.tile else None  # e.g. "RGB;16B"; cleared by load()
+            im.load()
+            mode, size, fmt = im.mode, im.size, im.format
+            if fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and isinstance(rawmode, str) and "16" in rawmode:
+                im = None  # Pillow truncated it to 8 bits; decode again at 16 bits
+            else:
+                im = im.copy()
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{path} is not an image file Pillow can read ({err})") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"cannot read image {path}: it is truncated or corrupt ({err})") from err
+
+    if im is None:  # 16-bit RGB(A) or gray+alpha PNG
+        data = _decode_16bit_png(path, has_alpha=mode in ("RGBA", "LA"), size=size)
+        if data.shape[2] == 4:
+            _warn(path, f"16-bit {mode} image composited on white and rounded to 8 bits (v / 257)")
+            return np.ascontiguousarray(_to_8bit(_composite_on_white(data[..., :3], data[..., 3], 65535), 65535))
+        _warn(path, f"16-bit {mode} image rounded to 8 bits (v / 257)")
+        return np.ascontiguousarray(_to_8bit(data, 65535))
+
+    if mode == "RGB":
+        return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+    if mode == "P":
+        has_alpha = "transparency" in im.info or im.palette.mode == "RGBA"
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        mode = "RGBA" if has_alpha else "RGB"
+        if not has_alpha:
+            _warn(path, "palette image expanded to RGB")
+            return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+        _warn(path, "palette image with transparency expanded to RGB and composited on white")
+        arr = np.asarray(im)
+        return _to_8bit(_composite_on_white(arr[..., :3], arr[..., 3], 255), 255)
+    if mode == "L":
+        _warn(path, "8-bit gray image repeated to 3 RGB channels")
+        return np.ascontiguousarray(np.repeat(np.asarray(im)[..., None], 3, axis=2))
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im).astype(np.int64)
+        max_value = 65535
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ImageError(f"{path}: {mode} image with values outside [0, 65535] is not supported")
+        _warn(path, f"16-bit gray image ({mode}) rounded to 8 bits (v / 257) and repeated to RGB")
+        return np.ascontiguousarray(np.repeat(_to_8bit(arr, max_value)[..., None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        arr = np.asarray(im.convert("RGBA"))
+        _warn(path, f"{mode} image composited on a white background (alpha removed)")
+        return _to_8bit(_composite_on_white(arr[..., :3], arr[..., 3], 255), 255)
+    if mode == "1":
+        _warn(path, "1-bit image expanded to RGB")
+        return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        _warn(path, f"{mode} image converted to RGB by Pillow")
+        return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    raise ImageError(
+        f"{path}: image mode {mode!r} is not supported; allowed: 8-bit RGB, gray, palette, "
+        "RGBA/LA, 16-bit gray/RGB(A) PNG. Convert it to an 8-bit RGB PNG first."
+    )
+
+
+def _check_uint8_rgb(img: np.ndarray, what: str) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ImageError(
+            f"{what} must be a uint8 array of shape (H, W, 3), got dtype {img.dtype} and shape "
+            f"{img.shape}; use load_image() or to_uint8() to get one"
+        )
+    return img
+
+
+def save_image(img: np.ndarray, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a uint8 RGB image as PNG, atomically (temp file, then rename).
+
+    Args:
+        img: uint8 array (H, W, 3).
+        path: destination; a ``.png`` suffix is required.
+        overwrite: replace an existing file (default: refuse).
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ImageError: ``img`` is not uint8 (H, W, 3) or the suffix is not ``.png``.
+    """
+    from PIL import Image
+
+    img = _check_uint8_rgb(img, "image to save")
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ImageError(f"save_image writes PNG only; give a path ending in .png, got {path}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace it)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.ascontiguousarray(img)).save(f, format="PNG")
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) or (N, H, W, 3) -> float32 tensor (N, 3, H, W) in [0, 1]."""
+    import torch
+
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or arr.shape[-1] != 3:
+        raise ImageError(
+            f"to_tensor expects uint8 (H, W, 3) or (N, H, W, 3), got dtype {arr.dtype} and shape {arr.shape}"
+        )
+    if arr.ndim == 3:
+        arr = arr[None]
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Float tensor (N, 3, H, W) or (3, H, W) in [0, 1] -> uint8 (N, H, W, 3), rounded and clamped."""
+    import torch
+
+    if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4) or x.shape[-3] != 3:
+        shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+        raise ImageError(f"to_uint8 expects a tensor (N, 3, H, W) or (3, H, W), got {shape}")
+    if x.ndim == 3:
+        x = x[None]
+    y = x.detach().float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return y.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def sample_images() -> dict[str, np.ndarray]:
+    """Photos shipped with scikit-image (no download): a fallback when Kodak is not fetched.
+
+    These are scikit-image sample photos (fallback, not Kodak): results on them are not
+    comparable with the paper's Kodak numbers. Label them with :data:`SAMPLE_IMAGES_LABEL`.
+
+    Returns:
+        name -> uint8 RGB (H, W, 3), for "astronaut", "coffee", "chelsea" and "rocket".
+    """
+    from skimage import data
+
+    return {name: np.ascontiguousarray(getattr(data, name)(), dtype=np.uint8) for name in _SAMPLE_NAMES}

@@ -1,0 +1,130 @@
+"""Bjøntegaard delta rate and delta metric (VCEG-M33), as used for the paper's Tables I, II and IV.
+
+BD-rate is the average horizontal gap between two RD curves: log-rate is fitted as a function
+of the quality metric, both fits are integrated over the metric interval where the curves
+overlap, and the mean log-rate difference ``Δ`` is reported as ``(exp(Δ) - 1) * 100`` percent
+(negative: the test codec needs fewer bits for the same quality). BD-metric (BD-PSNR style) is
+the vertical counterpart: the metric is fitted as a function of log-rate and the mean difference
+is reported in the metric's own units.
+
+Interpolation methods:
+
+* ``"cubic"``: one cubic polynomial through all points (least squares), as in VCEG-M33;
+* ``"pchip"``: piecewise cubic Hermite interpolation, as in the JCT-VC / JVET common test
+  conditions' spreadsheet and the ``bjontegaard`` package;
+* ``"akima"``: Akima interpolation (Herglotz et al., ICIP 2022).
+
+Input rules (checked, with errors that say what was given):
+
+* each curve has at least 4 points, rates and metric values are finite, rates are > 0;
+* repeated identical (rate, metric) points are merged (a codec whose knob cannot reach a target
+  may produce the same point twice); after that the fitted coordinate (the metric for BD-rate,
+  the rate for BD-metric) must have distinct values, otherwise the curve has no unique fit;
+* curves do not have to be monotone. A curve whose metric falls while its rate rises gets a
+  :class:`BDWarning`, because BD values are then hard to interpret;
+* curves whose fitted coordinates do not overlap give NaN with a :class:`BDWarning` (so that a
+  table of many images still fills in); the overlap is otherwise not required to be large.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
+
+METHODS = ("cubic", "pchip", "akima")
+MIN_POINTS = 4
+
+
+class BDWarning(UserWarning):
+    """A BD value could not be computed (NaN) or is questionable."""
+
+
+def _curve(rate, metric, what: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        rate = np.asarray(rate, dtype=np.float64)
+        metric = np.asarray(metric, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what}: rates and metric values must be numbers ({err})") from err
+    if rate.ndim != 1 or metric.ndim != 1 or rate.shape != metric.shape:
+        raise ValueError(f"{what}: rates and metric values must be 1-D of equal length, "
+                         f"got shapes {rate.shape} and {metric.shape}")
+    if not (np.isfinite(rate).all() and np.isfinite(metric).all()):
+        raise ValueError(f"{what}: rates and metric values must be finite, got rates {rate.tolist()} "
+                         f"and metric {metric.tolist()}")
+    if (rate <= 0).any():
+        raise ValueError(f"{what}: rates must be > 0 (BD works on log-rate), got {rate.tolist()}")
+    pairs = np.unique(np.stack([rate, metric], 1), axis=0)  # merge repeated points, sort by rate
+    if len(pairs) < MIN_POINTS:
+        raise ValueError(f"{what}: need at least {MIN_POINTS} distinct RD points, got {len(pairs)} "
+                         f"({len(rate)} given)")
+    rate, metric = pairs[:, 0], pairs[:, 1]
+    if (np.diff(metric) < 0).any():
+        warnings.warn(f"{what}: the metric does not rise with the rate ({metric.round(4).tolist()} "
+                      f"at rates {rate.round(4).tolist()}); BD values may mislead", BDWarning, stacklevel=4)
+    return rate, metric
+
+
+def _fit(x: np.ndarray, y: np.ndarray, method: str, what: str):
+    """Fit y(x) and return a function integrating it over [a, b]."""
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if (np.diff(x) == 0).any():
+        raise ValueError(f"{what}: the fitted coordinate has repeated values {x.round(6).tolist()}; "
+                         "y is not a function of x there, so no BD fit exists")
+    if method == "cubic":
+        poly = np.polynomial.Polynomial.fit(x, y, 3).integ()
+        return lambda a, b: poly(b) - poly(a)
+    interp = PchipInterpolator(x, y) if method == "pchip" else Akima1DInterpolator(x, y)
+    return lambda a, b: float(interp.integrate(a, b))
+
+
+def _bd_delta(x1, y1, x2, y2, method: str) -> float:
+    """Mean of y2(x) - y1(x) over the overlap of the x ranges (NaN + warning if none)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    lo, hi = max(x1.min(), x2.min()), min(x1.max(), x2.max())
+    if not hi > lo:
+        warnings.warn(f"RD curves do not overlap (anchor spans [{x1.min():.4g}, {x1.max():.4g}], test "
+                      f"[{x2.min():.4g}, {x2.max():.4g}]); BD value is NaN", BDWarning, stacklevel=3)
+        return math.nan
+    f1 = _fit(x1, y1, method, "anchor")
+    f2 = _fit(x2, y2, method, "test")
+    return (f2(lo, hi) - f1(lo, hi)) / (hi - lo)
+
+
+def bd_rate(rate_anchor, metric_anchor, rate_test, metric_test, method: str = "cubic") -> float:
+    """Bjøntegaard delta rate of the test curve against the anchor, in percent (VCEG-M33).
+
+    Args:
+        rate_anchor, metric_anchor: the anchor (baseline) RD points, e.g. bpp and VMAF.
+        rate_test, metric_test: the test codec's RD points.
+        method: "cubic" (VCEG-M33), "pchip" (JVET CTC) or "akima".
+
+    Returns:
+        Mean bitrate change at equal quality, in percent (-10 means 10% fewer bits); NaN with
+        a :class:`BDWarning` when the metric ranges do not overlap.
+    """
+    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve")
+    r2, m2 = _curve(rate_test, metric_test, "test curve")
+    delta = _bd_delta(m1, np.log(r1), m2, np.log(r2), method)
+    return math.expm1(delta) * 100.0 if math.isfinite(delta) else math.nan
+
+
+def bd_metric(rate_anchor, metric_anchor, rate_test, metric_test, method: str = "cubic") -> float:
+    """Bjøntegaard delta metric (BD-PSNR style): mean metric gain of the test curve at equal rate.
+
+    Args:
+        rate_anchor, metric_anchor: the anchor (baseline) RD points.
+        rate_test, metric_test: the test codec's RD points.
+        method: "cubic", "pchip" or "akima".
+
+    Returns:
+        Mean metric difference (test minus anchor) over the overlapping log-rate interval, in
+        the metric's units; NaN with a :class:`BDWarning` when the rate ranges do not overlap.
+    """
+    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve")
+    r2, m2 = _curve(rate_test, metric_test, "test curve")
+    return _bd_delta(np.log(r1), m1, np.log(r2), m2, method)

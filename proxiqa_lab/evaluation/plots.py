@@ -1,0 +1,104 @@
+"""Rate-distortion plots in the style of the paper's Fig. 8: bpp on x, a metric on y, one line per codec.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no GUI backend), so
+they work headless; Jupyter still displays the returned figure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from proxiqa_lab.evaluation.rd import average_curve, load_rd
+
+
+def _label(metric: str) -> str:
+    try:
+        from proxiqa_lab.metrics import METRICS
+
+        return METRICS[metric].label
+    except (ImportError, KeyError):
+        return metric
+
+
+def _curves(curves_or_df, metric: str, image: str | None) -> dict[str, tuple[list[float], list[float]]]:
+    """{codec: (bpp, metric)} from a tidy table, RD dicts, or CompressAI JSON files/documents."""
+    out = {}
+    if isinstance(curves_or_df, pd.DataFrame):
+        df = curves_or_df
+        if image is not None:
+            if image not in set(df["image"]):
+                raise ValueError(f"image {image!r} not in the table; images: {', '.join(dict.fromkeys(df['image']))}")
+            df = df[df["image"] == image]
+        if metric not in df.columns:
+            raise ValueError(f"metric {metric!r} not in the table; columns: {', '.join(df.columns)}")
+        for codec in dict.fromkeys(df["codec"]):
+            curve = average_curve(df[df["codec"] == codec])
+            out[codec] = (list(curve["bpp"]), list(curve[metric]))
+        return out
+    if isinstance(curves_or_df, Mapping):
+        items = list(curves_or_df.items())
+    elif isinstance(curves_or_df, Sequence) and not isinstance(curves_or_df, str):
+        docs = [load_rd(c) if isinstance(c, (str, os.PathLike)) else c for c in curves_or_df]
+        items = [(d.get("name", f"curve{i}"), d) for i, d in enumerate(docs)]
+    else:
+        raise ValueError("curves must be an evaluation DataFrame, a {name: results} dict or a list of "
+                         f"CompressAI RD files/documents, got {type(curves_or_df).__name__}")
+    for name, doc in items:
+        results = doc.get("results", doc)
+        if metric not in results:
+            raise ValueError(f"metric {metric!r} not in curve {name!r}; it has {', '.join(results)}")
+        pairs = sorted(zip(results["bpp"], results[metric]))
+        out[str(name)] = ([p[0] for p in pairs], [p[1] for p in pairs])
+    return out
+
+
+def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None = None,
+            title: str | None = None, image: str | None = None, figsize=(5.0, 3.8)) -> Figure:
+    """Plot RD curves (bpp vs metric), one line with markers per codec, and save PNG + SVG.
+
+    Args:
+        curves_or_df: an :func:`~proxiqa_lab.evaluation.evaluate` table (several codecs
+            concatenated; averaged over images unless ``image`` is given), a
+            ``{name: {"bpp": [...], metric: [...]}}`` dict, or a list of CompressAI RD JSON
+            paths or documents.
+        metric: the y-axis metric (e.g. "vmaf").
+        out_path_stem: where to save, without suffix: writes ``<stem>.png`` and ``<stem>.svg``.
+            None: do not save.
+        title: figure title (default: the metric, and the image if given).
+        image: plot one image's curves (as the paper's Fig. 8 does) instead of the mean.
+        figsize: inches.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import seaborn as sns
+
+    curves = _curves(curves_or_df, metric, image)
+    if not curves:
+        raise ValueError("no curves to plot")
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=figsize, layout="constrained")
+        ax = fig.add_subplot()
+        palette = sns.color_palette("colorblind", len(curves))
+        markers = "osD^vP*Xph"
+        for i, (name, (bpp, values)) in enumerate(curves.items()):
+            ax.plot(bpp, values, marker=markers[i % len(markers)], markersize=4, linewidth=1.5,
+                    color=palette[i], label=name)
+        ax.set_xlabel("Rate (bpp)")
+        ax.set_ylabel(_label(metric))
+        ax.set_title(title or (f"{_label(metric)}: {image}" if image else _label(metric)))
+        ax.legend(frameon=True, fontsize="small")
+    if out_path_stem is not None:
+        stem = Path(out_path_stem)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".png", ".svg"):
+            target = stem.with_name(stem.name + suffix)
+            tmp = target.with_name(f".{target.name}.tmp{suffix}")
+            fig.savefig(tmp, dpi=150)
+            os.replace(tmp, target)
+    return fig

@@ -1,0 +1,148 @@
+"""Figures that are not rate-distortion curves: proxy-vs-true scores during training (Fig. 7),
+image and crop comparisons (Figs. 6, 8, 10), BD-rate against training steps (Fig. 11) and
+normalised encoding times (Fig. 12). RD curves live in :mod:`proxiqa_lab.evaluation`.
+
+Every function returns a :class:`matplotlib.figure.Figure` (built without pyplot, so nothing is
+shown twice in a notebook); :func:`save_figure` writes it as PNG and SVG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def save_figure(fig: Figure, out_dir: str | Path, name: str, dpi: int = 120) -> list[Path]:
+    """Write ``fig`` to ``out_dir/name.png`` and ``out_dir/name.svg``; return both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=dpi)
+    fig.savefig(paths[1])
+    return paths
+
+
+def proxy_vs_true(
+    curves: Mapping[str, pd.DataFrame],
+    label: str = "VMAF",
+    step: str = "step",
+    columns: tuple[str, str, str, str] = ("true_mean", "true_std", "proxy_mean", "proxy_std"),
+    smooth: int = 1,
+) -> Figure:
+    """Fig. 7: true metric M and proxy M̂ of the training patches, mean (line) ± std (band).
+
+    Args:
+        curves: panel title -> table with a ``step`` column and mean/std columns of the true
+            and proxy scores (e.g. the rows of a run's ``log.csv``).
+        label: the metric's name on the y axis.
+        step: the x column.
+        columns: (true mean, true std, proxy mean, proxy std) column names.
+        smooth: rolling-mean window over rows (1: none).
+    """
+    fig = Figure(figsize=(5 * len(curves), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(curves), sharey=True))
+    for ax, (title, log) in zip(axes, curves.items()):
+        log = log.dropna(subset=[columns[0], columns[2]]).sort_values(step)
+        roll = lambda s: s.rolling(smooth, min_periods=1).mean()  # noqa: E731
+        x = log[step].to_numpy()
+        for (mean, std), name, color in zip(((columns[0], columns[1]), (columns[2], columns[3])),
+                                            (f"true {label}", f"proxy {label}"), ("tab:blue", "tab:orange")):
+            m = roll(log[mean]).to_numpy()
+            s = roll(log[std].fillna(0)).to_numpy() if std in log else np.zeros_like(m)
+            ax.plot(x, m, color=color, label=name)
+            ax.fill_between(x, m - s, m + s, color=color, alpha=0.25, lw=0)
+        ax.set(title=title, xlabel="training step")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(label)
+    axes[0].legend(loc="lower right")
+    return fig
+
+
+def image_row(
+    images: Mapping[str, np.ndarray],
+    captions: Mapping[str, str] | None = None,
+    width: float = 3.2,
+) -> Figure:
+    """Images side by side with titles and optional captions (Figs. 6, 8, 10)."""
+    fig = Figure(figsize=(width * len(images), width * 0.9 + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(images)))
+    for ax, (title, img) in zip(axes, images.items()):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+        if captions and title in captions:
+            ax.set_xlabel(captions[title], fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def adversarial_panel(
+    source: np.ndarray,
+    decoded: np.ndarray,
+    true_score: float,
+    proxy_score: float,
+    label: str = "VMAF",
+    bpp: float | None = None,
+    source_name: str = "source",
+) -> Figure:
+    """Fig. 6: the source, the codec's decoded image, and its true vs proxy score."""
+    rate = f", {bpp:.3f} bpp" if bpp is not None else ""
+    return image_row(
+        {f"(a) {source_name}": source, f"(b) decoded{rate}": decoded},
+        captions={f"(b) decoded{rate}": f"true {label} {true_score:.2f}  vs  proxy {label} {proxy_score:.2f}"},
+        width=4.5,
+    )
+
+
+def metric_vs_steps(
+    table: pd.DataFrame,
+    x: str = "step",
+    y: str = "bd_rate_mean",
+    err: str | None = "bd_rate_std",
+    group: str = "curve",
+    lr_drop_step: int | None = None,
+    ylabel: str = "VMAF BD-rate (%)",
+) -> Figure:
+    """Fig. 11: a value (mean ± std error bars) against training steps, one line per group."""
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, sub) in enumerate(table.sort_values(x).groupby(group, sort=False)):
+        yerr = sub[err] if err and err in sub else None
+        ax.errorbar(sub[x], sub[y], yerr=yerr, marker="o", capsize=3, ls="-" if i == 0 else "--", label=str(name))
+    if lr_drop_step is not None:
+        ax.axvline(lr_drop_step, color="gray", ls=":", label="learning rate / 10")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(xlabel="training steps", ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def normalised_times(table: pd.DataFrame, x: str = "target_bpp", y: str = "encode_norm", group: str = "codec") -> Figure:
+    """Fig. 12: encoding time per rate point divided by the time at the highest rate (2 bpp)."""
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for name, sub in table.sort_values(x).groupby(group, sort=False):
+        ax.plot(sub[x], sub[y], marker="o", label=str(name))
+    ax.set(xlabel="bits per pixel", ylabel="encode time / time at 2 bpp", xscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def bar_table(table: pd.DataFrame, value: str, label: str, index: str = "codec", hue: str | None = None,
+              log: bool = False, order: Sequence[str] | None = None) -> Figure:
+    """A bar chart of one column of a table (e.g. Table V's encode times)."""
+    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    pivot = table.pivot_table(index=index, columns=hue, values=value) if hue else table.set_index(index)[[value]]
+    if order is not None:
+        pivot = pivot.reindex([o for o in order if o in pivot.index])
+    pivot.plot.bar(ax=ax, logy=log, rot=30)
+    ax.set(ylabel=label, xlabel="")
+    ax.grid(alpha=0.3, axis="y")
+    return fig

@@ -1,0 +1,35 @@
+"""True image-quality metrics, computed as in the paper (Sec. IV-A.2), and differentiable SSIM.
+
+``score(refs, dists, metrics)`` runs the ffmpeg shipped by imageio-ffmpeg: PSNR_avg (eq. 12)
+from the ``psnr`` filter; SSIM, MS-SSIM, VIF, VMAF and VMAF-NEG from libvmaf. RGB is turned
+into YUV 4:4:4 by ``format=yuv444p`` inside the filter graph (ffmpeg's default conversion),
+and all same-size pairs go through one ffmpeg process as the frames of a raw video.
+
+Choices, each tested in ``tests/test_metrics.py``:
+
+* **Still pictures.** VMAF's motion feature is forced to 0 (libvmaf's ``motion_force_zero``),
+  so a pair scored inside a batch gets exactly the value it gets alone as a one-frame video.
+* **PSNR of identical images.** ffmpeg prints ``inf``; each plane's PSNR is capped at
+  ``PSNR_CAP_DB`` = 100 dB before eq. (12), so identical images score 100 dB.
+* **VIF** is the full, 4-scale VIF of Sheikh & Bovik (sum of numerators over sum of
+  denominators; libvmaf ``float_vif`` with ``debug=true``, output ``vif``), on luma.
+* **Tensors** are rounded to uint8 first (``proxiqa_lab.data.to_uint8``), as saving the
+  reconstruction to PNG would; metrics are always of 8-bit images.
+* **Size limits** (found by trying every size with this build; ``METRICS[m].min_size``):
+  VMAF/VMAF-NEG need 17 px a side (16 px makes ffmpeg segfault), VIF 16 px (smaller sizes
+  crash or give values that change from run to run), SSIM 11 px, MS-SSIM 176 px (5 scales
+  of an 11-tap window: libvmaf scores no frame below). ``score`` raises MetricError before
+  ffmpeg starts.
+* **MS-SSIM of 128x128 training patches.** There is no libvmaf MS-SSIM of a 128 px image, so
+  ``score(..., metrics=("ms_ssim",))`` raises for it. ``score(..., ms_ssim_pad=True)`` is the
+  explicit stand-in for proxy training: each image is reflect-padded (centred) to 176 px and
+  libvmaf's MS-SSIM of the padded image is returned. The padding repeats content near the
+  borders, which moves the value; ``benchmarks/metrics_speed.py`` measures by how much on
+  Kodak crops where the true value exists (results in reports/benchmarks/metrics_speed.md).
+  Other metrics are always computed on the unpadded images.
+"""
+
+from proxiqa_lab.metrics.registry import METRICS, MS_SSIM_MIN_SIZE, PSNR_CAP_DB, MetricInfo
+from proxiqa_lab.metrics.scoring import reflect_pad, score
+
+__all__ = ["METRICS", "MS_SSIM_MIN_SIZE", "PSNR_CAP_DB", "MetricInfo", "reflect_pad", "score"]

@@ -1,0 +1,125 @@
+"""The quality metrics the kit measures, by name (Sec. IV-A.2 of the paper).
+
+Each :class:`MetricInfo` says what the number is, where it comes from (the ffmpeg ``psnr``
+filter or a libvmaf feature/model), its upper bound ``m_bar`` (the M̄ of eq. (10)) and the
+smallest image side it can be computed on with the bundled ffmpeg/libvmaf (found by trying
+sizes down to 1 px; ``score`` refuses smaller inputs before ffmpeg starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: PSNR of identical planes is infinite; each plane's PSNR is capped at this value (dB).
+PSNR_CAP_DB = 100.0
+
+#: libvmaf's MS-SSIM uses 5 scales and an 11-tap window: 176 / 2**4 = 11.
+MS_SSIM_MIN_SIZE = 176
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What one quality metric is and how the kit computes it.
+
+    Attributes:
+        name: key used by ``score`` and in every table (``"vmaf"``).
+        label: how plots and tables print it (``"VMAF"``).
+        m_bar: upper bound M̄ of the metric, used by the proxy loss of eq. (9)/(10).
+        source: the ffmpeg filter / libvmaf feature or model that computes it.
+        min_size: smallest height and width (px) the engine accepts.
+        description: one or two sentences on what the number means here.
+    """
+
+    name: str
+    label: str
+    m_bar: float
+    source: str
+    min_size: int
+    description: str
+    higher_is_better: bool = True
+
+
+METRICS: dict[str, MetricInfo] = {
+    info.name: info
+    for info in (
+        MetricInfo(
+            name="psnr_avg",
+            label="PSNR",
+            m_bar=PSNR_CAP_DB,
+            source="ffmpeg psnr filter (per-plane psnr_y/u/v on yuv444p)",
+            min_size=1,
+            description=(
+                "PSNR_avg = (4 PSNR_Y + PSNR_U + PSNR_V) / 6 (eq. 12) in dB on the yuv444p planes. "
+                f"Each plane's PSNR is capped at {PSNR_CAP_DB:g} dB, so identical images score "
+                f"exactly {PSNR_CAP_DB:g} (ffmpeg itself prints 'inf')."
+            ),
+        ),
+        MetricInfo(
+            name="ssim",
+            label="SSIM",
+            m_bar=1.0,
+            source="libvmaf feature float_ssim (luma)",
+            min_size=11,  # 11x11 window; below it libvmaf returns 0 or nothing
+            description="SSIM [Wang et al. 2004] of the Y plane, libvmaf's float_ssim.",
+        ),
+        MetricInfo(
+            name="ms_ssim",
+            label="MS-SSIM",
+            m_bar=1.0,
+            source="libvmaf feature float_ms_ssim (luma, 5 scales)",
+            min_size=MS_SSIM_MIN_SIZE,  # 175 px: libvmaf scores no frame at all
+            description=(
+                "MS-SSIM [Wang et al. 2003] of the Y plane, libvmaf's float_ms_ssim. It needs at "
+                f"least {MS_SSIM_MIN_SIZE} px a side; smaller images raise MetricError unless "
+                "score(..., ms_ssim_pad=True) is asked for, which scores the images reflect-padded "
+                f"to {MS_SSIM_MIN_SIZE} px (a different quantity; see proxiqa_lab.metrics)."
+            ),
+        ),
+        MetricInfo(
+            name="vif",
+            label="VIF",
+            m_bar=1.0,
+            source="libvmaf feature float_vif (debug=true: 'vif')",
+            min_size=16,  # below 16 px float_vif crashes or reads past the image (values vary run to run)
+            description=(
+                "Full VIF [Sheikh & Bovik 2006] of the Y plane: the sum over the 4 scales of the "
+                "information numerators over the sum of the denominators (libvmaf float_vif's "
+                "'vif' output), not one scale's ratio nor the VMAF model's per-scale features."
+            ),
+        ),
+        MetricInfo(
+            name="vmaf",
+            label="VMAF",
+            m_bar=100.0,
+            source="libvmaf model version=vmaf_v0.6.1 (built in), motion forced to 0",
+            min_size=17,  # 16 px a side makes ffmpeg segfault
+            description=(
+                "VMAF v0.6.1 of a still picture: a one-frame video, so the motion feature is 0 "
+                "(the paper, Sec. II). Values are clipped to [0, 100] by the model."
+            ),
+        ),
+        MetricInfo(
+            name="vmaf_neg",
+            label="VMAF-NEG",
+            m_bar=100.0,
+            source="libvmaf model version=vmaf_v0.6.1neg (built in), motion forced to 0",
+            min_size=17,
+            description="VMAF v0.6.1 'no enhancement gain' variant, still picture (motion 0).",
+        ),
+    )
+}
+
+
+def check_metric_names(metrics) -> tuple[str, ...]:
+    """Return ``metrics`` as a tuple of known names, or raise MetricError listing the allowed ones."""
+    from proxiqa_lab.errors import MetricError
+
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    names = tuple(dict.fromkeys(metrics))
+    if not names:
+        raise MetricError(f"no metric asked for; choose from {', '.join(METRICS)}")
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise MetricError(f"unknown metric(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(METRICS)}")
+    return names

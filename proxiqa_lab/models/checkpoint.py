@@ -1,0 +1,132 @@
+"""Checkpoints: a model's architecture, config and weights in one ``torch.save`` file.
+
+A checkpoint is a dict ``{"architecture", "config", "state_dict", **extra}`` made only of
+plain Python types and tensors, so it loads with ``torch.load(weights_only=True)`` (no
+arbitrary code runs on load). ``extra`` holds whatever the caller adds: optimizer state
+dicts, the step, RNG states as tensors, metric logs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from proxiqa_lab.device import default_device
+from proxiqa_lab.errors import CheckpointError
+from proxiqa_lab.models.registry import MODELS, architecture_of, build_model
+
+__all__ = ["save_checkpoint", "load_checkpoint", "RESERVED_KEYS"]
+
+#: Keys a checkpoint always has; ``extra`` may not reuse them.
+RESERVED_KEYS = ("architecture", "config", "state_dict")
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.device, torch.Size)
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
+    """Write ``model`` (and ``extra``) to ``path`` atomically.
+
+    The file is written to a temporary file in the same folder, flushed to disk and then
+    renamed over ``path``, so a crash or an error never leaves a partial checkpoint.
+
+    Args:
+        path: destination file (parent folders are created).
+        model: a registered model (see :data:`~proxiqa_lab.models.MODELS`).
+        **extra: more entries, made of dicts, lists, tuples, strings, numbers, booleans,
+            None and tensors (e.g. ``optimizer=opt.state_dict(), step=1000``).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    clash = sorted(set(extra) & set(RESERVED_KEYS))
+    if clash:
+        raise ValueError(f"extra entries may not be named {clash}: those keys are reserved for the model")
+    for key, value in extra.items():
+        _check_plain(value, key)
+    checkpoint = {
+        "architecture": architecture_of(model),
+        "config": dict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the model stored in ``path``.
+
+    Works for CompressAI models saved before and after ``update()`` (the entropy models'
+    CDF buffers are resized to the stored ones).
+
+    Args:
+        path: a file written by :func:`save_checkpoint`.
+        device: where to put the model; ``None`` means :func:`~proxiqa_lab.device.default_device`.
+
+    Returns:
+        ``(model, extra)``: the model in eval mode, and the checkpoint's other entries
+        (tensors on the CPU).
+
+    Raises:
+        CheckpointError: when the file is missing, corrupt, or not a checkpoint of a known model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist (or is not a file)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
+            AttributeError, TypeError) as err:
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in RESERVED_KEYS):
+        raise CheckpointError(
+            f"{str(path)!r} is not a ProxIQA Lab checkpoint: expected a dict with keys {list(RESERVED_KEYS)}, got "
+            f"{sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__}"
+        )
+    architecture, config, state_dict = (checkpoint[k] for k in RESERVED_KEYS)
+    if architecture not in MODELS:
+        raise CheckpointError(f"{str(path)!r} holds an unknown architecture {architecture!r}; known: {sorted(MODELS)}")
+    if not isinstance(config, dict) or not isinstance(state_dict, dict):
+        raise CheckpointError(f"{str(path)!r} has a malformed config or state_dict")
+    try:
+        model = build_model(architecture, **config)
+        model.load_state_dict(state_dict)
+    except (ValueError, RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{str(path)!r} does not match its architecture {architecture!r}: {err}") from err
+    model = model.to(default_device(device)).eval()
+    extra = {k: v for k, v in checkpoint.items() if k not in RESERVED_KEYS}
+    return model, extra
+
+
+def _check_plain(value, where: str) -> None:
+    """Refuse values that ``torch.load(weights_only=True)`` could not read back."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool, type(None))):
+                raise ValueError(f"checkpoint entry {where} has a key of type {type(k).__name__}; use str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise ValueError(
+            f"checkpoint entry {where} is a {type(value).__name__}; checkpoints hold only dicts, lists, tuples, "
+            f"str, int, float, bool, None and tensors (convert numpy arrays with torch.from_numpy)"
+        )

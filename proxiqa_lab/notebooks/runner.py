@@ -1,0 +1,238 @@
+"""Run the numbered notebooks in order through papermill and index what they produced.
+
+Each notebook gets ``PROFILE`` (and any extra parameters) injected into its ``parameters``
+cell, is executed headlessly, and is written to ``reports/<profile>/executed/``. The index
+(``index.md`` and ``index.html`` beside the executed notebooks) lists each notebook's status,
+wall time and every figure and table it wrote under ``reports/<profile>/<notebook>/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from proxiqa_lab.paths import check_profile, reports_root
+
+#: Files the index links to, by kind.
+ARTIFACT_KINDS = {".png": "figure", ".svg": "figure", ".csv": "table", ".json": "results", ".md": "table"}
+
+
+@dataclass
+class NotebookFailure:
+    """Where a notebook stopped: the cell (index in the source notebook) and the error."""
+
+    cell_index: int | None
+    ename: str
+    evalue: str
+    source: str = ""
+
+    def describe(self) -> str:
+        first = self.source.strip().splitlines()[0] if self.source.strip() else ""
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "before any cell ran"
+        return f"{where} [{first[:70]}]: {self.ename}: {self.evalue}"
+
+
+@dataclass
+class NotebookResult:
+    """Outcome of one notebook in a suite run."""
+
+    name: str
+    status: str  # "ok" | "failed"
+    wall_s: float
+    executed: str
+    artifacts: list[str] = field(default_factory=list)
+    failure: NotebookFailure | None = None
+
+
+def discover_notebooks(folder: str | Path = "notebooks", only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) of ``folder`` in order.
+
+    Args:
+        folder: where the notebooks are.
+        only: keep notebooks whose name starts with one of these prefixes (``["02", "04"]``).
+
+    Raises:
+        FileNotFoundError: the folder has no numbered notebooks, or a prefix matches none.
+    """
+    folder = Path(folder)
+    notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}; pass --notebooks DIR")
+    if only:
+        unknown = [o for o in only if not any(p.stem.startswith(o) for p in notebooks)]
+        if unknown:
+            names = ", ".join(p.stem for p in notebooks)
+            raise FileNotFoundError(f"--only {','.join(unknown)} matches no notebook; the notebooks are: {names}")
+        notebooks = [p for p in notebooks if any(p.stem.startswith(o) for o in only)]
+    return notebooks
+
+
+def parse_parameter(value: str) -> object:
+    """A ``-p NAME VALUE`` value: a Python literal when it parses as one, else the string."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _source_cell_index(executed_nb: dict, cell_index: int) -> int:
+    """Map a cell index of the executed notebook back to the source (drop papermill's injected cell)."""
+    cells = executed_nb.get("cells", [])
+    injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    return cell_index - 1 if injected and cell_index > injected[0] else cell_index
+
+
+def _failure_from(err: Exception, executed: Path) -> NotebookFailure:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        index = err.cell_index
+        if executed.exists():
+            index = _source_cell_index(json.loads(executed.read_text(encoding="utf-8")), index)
+        return NotebookFailure(index, err.ename, str(err.evalue), err.source)
+    return NotebookFailure(None, type(err).__name__, str(err))
+
+
+def artifacts_of(report_folder: Path) -> list[Path]:
+    """Figures, tables and results files a notebook wrote, sorted."""
+    if not report_folder.is_dir():
+        return []
+    return sorted(p for p in report_folder.rglob("*") if p.is_file() and p.suffix in ARTIFACT_KINDS)
+
+
+def run_notebook(
+    notebook: Path,
+    executed: Path,
+    parameters: dict,
+    cwd: Path,
+    log_output: bool = False,
+) -> tuple[float, NotebookFailure | None]:
+    """Execute one notebook; return its wall time and the failure, if any."""
+    import papermill
+
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=log_output,
+            cwd=str(cwd),
+        )
+        failure = None
+    except Exception as err:  # papermill raises many kinds; all of them mean "this notebook failed"
+        failure = _failure_from(err, executed)
+    return time.perf_counter() - start, failure
+
+
+def run_suite(
+    profile: str = "smoke",
+    notebooks_dir: str | Path = "notebooks",
+    only: list[str] | None = None,
+    parameters: dict | None = None,
+    out: str | Path | None = None,
+    cwd: str | Path | None = None,
+    log_output: bool = False,
+    echo=print,
+) -> list[NotebookResult]:
+    """Run the notebooks in order and write the index.
+
+    Every notebook runs even when an earlier one failed (each one trains or reuses what it
+    needs), so a nightly run reports all failures at once.
+
+    Args:
+        profile: "smoke", "lab" or "paper", injected as ``PROFILE``.
+        notebooks_dir: folder of numbered notebooks.
+        only: name prefixes to run (``["02", "04"]``); all when None.
+        parameters: extra values injected into every notebook's ``parameters`` cell.
+        out: folder for executed notebooks and the index; ``reports/<profile>/executed``.
+        cwd: working directory of the kernels (where ``reports/`` and ``runs/`` resolve);
+            the current one when None.
+        log_output: stream cell outputs to the log.
+        echo: where progress lines go.
+
+    Returns:
+        One :class:`NotebookResult` per notebook, in order.
+    """
+    check_profile(profile)
+    cwd = Path(cwd or os.getcwd()).resolve()
+    notebooks = discover_notebooks(notebooks_dir, only)
+    out = Path(out) if out else cwd / reports_root() / profile / "executed"
+    out.mkdir(parents=True, exist_ok=True)
+    params = {**(parameters or {}), "PROFILE": profile}
+    results: list[NotebookResult] = []
+    suite_start = time.perf_counter()
+    for notebook in notebooks:
+        executed = out / notebook.name
+        echo(f"[{notebook.stem}] running ({profile}) ...")
+        wall, failure = run_notebook(notebook, executed, params, cwd, log_output)
+        report_folder = cwd / reports_root() / profile / notebook.stem
+        result = NotebookResult(
+            name=notebook.stem,
+            status="failed" if failure else "ok",
+            wall_s=round(wall, 2),
+            executed=str(executed),
+            artifacts=[str(p) for p in artifacts_of(report_folder)],
+            failure=failure,
+        )
+        results.append(result)
+        echo(f"[{notebook.stem}] {result.status} in {wall:.1f} s" + (f": {failure.describe()}" if failure else ""))
+        write_index(results, out, profile, time.perf_counter() - suite_start)
+    return results
+
+
+def _rel(path: str | Path, start: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), start.resolve())).as_posix()
+
+
+def write_index(results: list[NotebookResult], out: str | Path, profile: str, total_s: float) -> Path:
+    """Write ``index.md``, ``index.html`` and ``suite.json`` into ``out``; return the Markdown path."""
+    out = Path(out)
+    ok = sum(r.status == "ok" for r in results)
+    lines = [
+        f"# ProxIQA Lab notebooks: {profile} profile",
+        "",
+        f"{ok}/{len(results)} notebooks ran; total wall time {total_s:.1f} s.",
+        "",
+        "| notebook | status | wall time (s) | figures | tables and results |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        figures = [a for a in r.artifacts if ARTIFACT_KINDS[Path(a).suffix] == "figure"]
+        tables = [a for a in r.artifacts if ARTIFACT_KINDS[Path(a).suffix] != "figure"]
+        link = lambda a: f"[{Path(a).name}]({_rel(a, out)})"  # noqa: E731
+        status = r.status if not r.failure else f"failed: {r.failure.describe()}".replace("|", "\\|")
+        lines.append(
+            f"| [{r.name}]({_rel(r.executed, out)}) | {status} | {r.wall_s:.1f} | "
+            f"{' '.join(map(link, figures)) or '-'} | {' '.join(map(link, tables)) or '-'} |"
+        )
+    md = out / "index.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "index.html").write_text(_html_index(results, out, profile, total_s), encoding="utf-8")
+    summary = {"profile": profile, "total_s": round(total_s, 2), "notebooks": [asdict(r) for r in results]}
+    (out / "suite.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return md
+
+
+def _html_index(results: list[NotebookResult], out: Path, profile: str, total_s: float) -> str:
+    rows = []
+    for r in results:
+        links = " ".join(f'<a href="{html.escape(_rel(a, out))}">{html.escape(Path(a).name)}</a>' for a in r.artifacts)
+        status = r.status if not r.failure else f"failed: {r.failure.describe()}"
+        rows.append(
+            f'<tr><td><a href="{html.escape(_rel(r.executed, out))}">{r.name}</a></td>'
+            f"<td>{html.escape(status)}</td><td>{r.wall_s:.1f}</td><td>{links}</td></tr>"
+        )
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>ProxIQA Lab notebooks ({profile})</title>"
+        f"<h1>ProxIQA Lab notebooks: {profile} profile</h1><p>Total wall time {total_s:.1f} s.</p>"
+        "<table border='1' cellpadding='4'><tr><th>notebook</th><th>status</th><th>wall time (s)</th>"
+        f"<th>figures, tables and results</th></tr>{''.join(rows)}</table>\n"
+    )

@@ -1,0 +1,89 @@
+"""Study-level functions the notebooks call: each trains or reuses what it needs, measures,
+and writes its tables and figures under ``reports/<profile>/<notebook>/``.
+
+======================================  ==============================================
+notebook                                functions
+======================================  ==============================================
+00 quickstart                           :func:`eval_images`, :func:`train_grid`
+01 architecture (Figs. 1-4)             :class:`AlternatingTrace`, :func:`layer_shapes`
+02 pretrained proxy (Sec. III-C)        :func:`pretrained_proxy`, :func:`image_proxy_score`
+03 alternating training (Fig. 3)        :func:`grid_specs`, :func:`train_grid`
+04 rate-distortion (Tables I, II)       :func:`evaluate_codecs`, :func:`bd_study`
+05 limitations (Table IV)               :func:`table_iv`
+06 training steps (Fig. 11)             :func:`training_steps_study`
+07 α/λ explorer                         :func:`explorer_grid`
+08 runtime (Table V, Fig. 12)           :func:`time_codec`, :func:`runtime_table`
+======================================  ==============================================
+"""
+
+from proxiqa_lab.studies.adversarial import image_proxy_score, pretrained_proxy, proxy_true_gap, tile_batch
+from proxiqa_lab.studies.architecture import AlternatingTrace, layer_shapes, model_summary, parameter_count
+from proxiqa_lab.studies.explorer import explorer_grid
+from proxiqa_lab.studies.grid import (
+    OBJECTIVE_LABELS,
+    RunSpec,
+    checkpoint_at,
+    grid_specs,
+    learned_codec,
+    objective_label,
+    train_grid,
+    training_logs,
+)
+from proxiqa_lab.studies.images import SampleImagesWarning, crop, eval_images
+from proxiqa_lab.studies.rd import (
+    RDStudy,
+    bd_study,
+    classical_codecs,
+    evaluate_codecs,
+    matched_crops,
+    matched_point,
+    save_study,
+    summary_records,
+    table_iv,
+)
+from proxiqa_lab.studies.results import load_results, record_results, save_table, to_jsonable
+from proxiqa_lab.studies.runtime import normalised_encode_times, runtime_table, time_codec
+from proxiqa_lab.studies.settings import SETTINGS, StudySettings, settings_for
+from proxiqa_lab.studies.steps import training_steps_study
+
+__all__ = [
+    "OBJECTIVE_LABELS",
+    "SETTINGS",
+    "AlternatingTrace",
+    "RDStudy",
+    "RunSpec",
+    "SampleImagesWarning",
+    "StudySettings",
+    "bd_study",
+    "checkpoint_at",
+    "classical_codecs",
+    "crop",
+    "eval_images",
+    "evaluate_codecs",
+    "explorer_grid",
+    "grid_specs",
+    "image_proxy_score",
+    "layer_shapes",
+    "learned_codec",
+    "load_results",
+    "matched_crops",
+    "matched_point",
+    "model_summary",
+    "normalised_encode_times",
+    "objective_label",
+    "parameter_count",
+    "pretrained_proxy",
+    "proxy_true_gap",
+    "record_results",
+    "runtime_table",
+    "save_study",
+    "save_table",
+    "settings_for",
+    "summary_records",
+    "table_iv",
+    "tile_batch",
+    "time_codec",
+    "train_grid",
+    "training_logs",
+    "training_steps_study",
+]

@@ -1,0 +1,117 @@
+"""Image-level proxy scores and the proxy-vs-true study of Sec. III-C (Figs. 6 and 7).
+
+The ProxIQA network scores fixed-size patches (its fully connected layer is built for one
+patch size), while the paper's Fig. 6 quotes one proxy score for a whole decoded image. Here
+the image-level proxy score is the **mean of the proxy's scores over the non-overlapping
+``P x P`` tiles** that cover the image (``P`` = the proxy's patch size; a remainder narrower
+than ``P`` at the right and bottom edges is left out). The true score is the metric of the
+full image, computed by libvmaf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def tile_batch(img: np.ndarray, tile: int) -> torch.Tensor:
+    """The non-overlapping ``tile`` x ``tile`` tiles of ``img`` (row-major) as (T, 3, tile, tile) in [0, 1]."""
+    from proxiqa_lab.data import to_tensor
+
+    h, w = img.shape[:2]
+    rows, cols = h // tile, w // tile
+    if rows == 0 or cols == 0:
+        raise ValueError(f"the image is {w}x{h}, smaller than one {tile}x{tile} proxy tile")
+    x = to_tensor(np.ascontiguousarray(img[: rows * tile, : cols * tile]))[0]
+    return x.unfold(1, tile, tile).unfold(2, tile, tile).permute(1, 2, 0, 3, 4).reshape(-1, 3, tile, tile)
+
+
+@torch.no_grad()
+def image_proxy_score(proxy: torch.nn.Module, ref: np.ndarray, dist: np.ndarray, batch_size: int = 64) -> dict:
+    """Proxy score M̂ of a whole image: the mean over its tiles (see the module docstring).
+
+    Args:
+        proxy: a :class:`~proxiqa_lab.models.ProxIQANet`.
+        ref: uint8 (H, W, 3) source image.
+        dist: uint8 (H, W, 3) decoded image.
+        batch_size: tiles per forward pass.
+
+    Returns:
+        ``{"score": mean, "std": std over tiles, "tiles": per-tile scores, "tile": P}``.
+    """
+    if ref.shape != dist.shape:
+        raise ValueError(f"ref and dist must have the same shape, got {ref.shape} and {dist.shape}")
+    tile = int(proxy.patch_size)
+    device = next(proxy.parameters()).device
+    x, x_hat = tile_batch(ref, tile), tile_batch(dist, tile)
+    was_training = proxy.training
+    proxy.eval()
+    scores = torch.cat([proxy(x[i : i + batch_size].to(device), x_hat[i : i + batch_size].to(device)).cpu()
+                        for i in range(0, len(x), batch_size)]).double().numpy()
+    proxy.train(was_training)
+    return {"score": float(scores.mean()), "std": float(scores.std()), "tiles": scores, "tile": tile}
+
+
+def proxy_true_gap(log: pd.DataFrame, true: str = "true_mean", proxy: str = "proxy_mean", last: int = 5) -> dict:
+    """Mean true and proxy scores over the last ``last`` logged rows, and their gap (proxy − true)."""
+    rows = log.dropna(subset=[true, proxy]).tail(last)
+    if rows.empty:
+        raise ValueError(f"the log has no rows with both {true!r} and {proxy!r}")
+    t, p = float(rows[true].mean()), float(rows[proxy].mean())
+    return {"true": t, "proxy": p, "gap": p - t}
+
+
+def pretrained_proxy(
+    profile: str = "smoke",
+    metric: str = "vmaf",
+    patch_size: int | None = None,
+    images: int | None = None,
+    patches_per_image: int = 2,
+    levels: int = 5,
+    epochs: int = 4,
+    seed: int = 0,
+    data_root: str | None = None,
+    device: str = "auto",
+) -> tuple[str, dict]:
+    """Pretrain (or reuse) a proxy on synthetic distortions (Sec. III-C), stored under ``runs/<profile>/``.
+
+    The database is cut from the training sources (``proxiqa_lab.data.training_files``; the
+    scikit-image photos when absent), labelled with the true ``metric``; the proxy is trained
+    with eq. (11) and scored on held-out source images.
+
+    Args:
+        profile: training profile; its ``patch_size`` is the proxy's input size unless given.
+        metric: the true metric ``M``.
+        patch_size: proxy patch size (default: the profile's training patch size).
+        images: source images used (``None``: all).
+        patches_per_image, levels: database size (see ``build_distortion_database``).
+        epochs: pretraining passes.
+        seed: seeds patches, noise and weights.
+        data_root: data root.
+        device: where to pretrain.
+
+    Returns:
+        ``(path, info)``: the proxy checkpoint (for ``proxy_init``) and its info (report with
+        held-out PLCC/SROCC/RMSE, database parameters).
+    """
+    from proxiqa_lab.data import sample_images, training_files
+    from proxiqa_lab.errors import DataNotFoundError
+    from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.training import make_config
+    from proxiqa_lab.training import pretrain
+
+    patch_size = patch_size or make_config(profile).patch_size
+    out = runs_root() / profile / f"pretrained-proxy-{metric}-p{patch_size}-n{images or 'all'}-s{seed}.pt"
+    if out.is_file():
+        return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]
+    try:
+        sources = training_files(data_root)
+    except DataNotFoundError:
+        sources = list(sample_images().values())
+    sources = sources[:images] if images else sources
+    database = pretrain.build_distortion_database(sources, metric, patch_size=patch_size, levels=levels,
+                                                  patches_per_image=patches_per_image, seed=seed)
+    net, report = pretrain.pretrain_proxy(database, epochs=epochs, seed=seed, device=device, progress=False)
+    pretrain.save_pretrained_proxy(out, net, report, database.info)
+    return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]

@@ -1,0 +1,173 @@
+"""Grids of training runs that notebooks share: each run lives in ``runs/<profile>/<name>/``.
+
+A run folder is named after what makes it different (architecture and width, objective, λ,
+α, fine-tuning), so a later notebook that asks for the same model finds it: a complete run is
+reused as is, an interrupted one is resumed from its last checkpoint, and a missing one is
+trained. Asking for more steps than a finished run has continues that run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from proxiqa_lab.paths import check_profile, runs_root
+
+#: How tables and plots name the objectives (the paper writes M_p for a proxy-optimised model).
+OBJECTIVE_LABELS = {
+    "mse": "MSE",
+    "ssim": "SSIM",
+    "ssim+ld": "SSIM+Ld",
+    "ms-ssim": "MS-SSIM",
+    "proxy:vmaf": "VMAF_p",
+    "proxy:ssim": "SSIM_p",
+    "proxy:ms_ssim": "MS-SSIM_p",
+    "proxy:vmaf_neg": "VMAF-NEG_p",
+    "pretrained-proxy:vmaf": "VMAF_p (pretrained, frozen)",
+}
+
+
+def objective_label(objective: str, architecture: str = "bls") -> str:
+    """``"BLS VMAF_p"`` for ``proxy:vmaf``: the paper's naming of an optimised codec."""
+    label = OBJECTIVE_LABELS.get(objective, objective)
+    return f"{architecture.upper()} {label}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One model of a grid.
+
+    Attributes:
+        objective: a training objective (``"mse"``, ``"proxy:vmaf"``, ...).
+        lmbda: λ (eqs. 8, 10).
+        alpha: α (eqs. 10, 13); only part of the name for objectives that use it.
+        finetune: start from the MSE model of the same λ (``init_checkpoint``).
+        overrides: other ``TrainConfig`` fields, as sorted (name, value) pairs.
+    """
+
+    objective: str = "mse"
+    lmbda: float = 0.013
+    alpha: float = 0.5
+    finetune: bool = False
+    overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def name(self, architecture: str = "bls", N: int | None = None) -> str:
+        """The run folder's name, e.g. ``bls8-proxy_vmaf-lmbda0.0067-alpha0.5``."""
+        parts = [f"{architecture}{N or ''}", self.objective, f"lmbda{self.lmbda:g}"]
+        if self.objective.startswith(("proxy", "pretrained-proxy")) or self.objective == "ssim+ld":
+            parts.append(f"alpha{self.alpha:g}")
+        if self.finetune:
+            parts.append("ft")
+        parts += [f"{k}{v}" for k, v in self.overrides if k not in ("steps", "progress", "device", "proxy_init")]
+        return "-".join(parts).replace(":", "_").replace("+", "_").replace(" ", "")
+
+
+def grid_specs(objectives, lambdas, alpha: float = 0.5, finetune: bool = False, **overrides: Any) -> list[RunSpec]:
+    """Every (objective, λ) pair as a :class:`RunSpec`, MSE runs first (others may start from them)."""
+    objectives = sorted(objectives, key=lambda o: o != "mse")
+    extra = tuple(sorted(overrides.items()))
+    return [RunSpec(o, float(v), float(alpha), finetune and o != "mse", extra) for o in objectives for v in lambdas]
+
+
+def _is_complete(out: Path, steps: int) -> bool:
+    meta = out / "run.json"
+    if not meta.is_file() or not (out / "model.pt").is_file():
+        return False
+    info = json.loads(meta.read_text())
+    return info.get("status") == "complete" and int(info.get("step", 0)) >= steps
+
+
+def train_grid(
+    specs: list[RunSpec],
+    profile: str = "smoke",
+    train: dict[str, Any] | None = None,
+    finetune_steps: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    data_root: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train (or reuse, or resume) every run of a grid under ``runs/<profile>/``.
+
+    Args:
+        specs: the runs, e.g. from :func:`grid_specs`.
+        profile: training profile (``proxiqa_lab.training.PROFILES``) and runs sub-folder.
+        train: ``TrainConfig`` overrides shared by all runs (``StudySettings.train``).
+        finetune_steps: steps of runs with ``finetune=True`` (started from the MSE run of
+            the same λ, which must come earlier in ``specs`` or exist already).
+        seed: training seed.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        data_root: data root for the training images (``None``: the default).
+        progress: tqdm bar per run.
+
+    Returns:
+        One row per run: objective, lmbda, alpha, label, run (folder), model (``model.pt``),
+        steps, status (``"reused"`` or ``"trained"``), seconds.
+    """
+    from proxiqa_lab.training import make_config
+    from proxiqa_lab.training import train as train_run
+
+    check_profile(profile)
+    rows = []
+    for spec in specs:
+        options = {**(train or {}), **dict(spec.overrides), "objective": spec.objective, "lmbda": spec.lmbda,
+                   "alpha": spec.alpha, "seed": seed, "device": device, "data_root": data_root,
+                   "progress": progress}
+        if spec.finetune:
+            mse = [r for r in rows if r["objective"] == "mse" and r["lmbda"] == spec.lmbda]
+            base = Path(mse[0]["model"]) if mse else None
+            if base is None or not base.is_file():
+                raise ValueError(f"run {spec} fine-tunes the MSE model of λ={spec.lmbda:g}; put that MSE run "
+                                 f"earlier in the grid (grid_specs does)")
+            options.update(init_checkpoint=str(base), steps=finetune_steps or options.get("steps"))
+        config = make_config(profile, **{k: v for k, v in options.items() if v is not None})
+        out = runs_root() / profile / spec.name(config.architecture, config.N)
+        start = time.perf_counter()
+        if _is_complete(out, config.steps):
+            status = "reused"
+        else:
+            train_run(config, out=out)
+            status = "trained"
+        rows.append({"objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha,
+                     "label": objective_label(spec.objective, config.architecture), "run": str(out),
+                     "model": str(out / "model.pt"), "steps": config.steps, "status": status,
+                     "seconds": round(time.perf_counter() - start, 2)})
+    return pd.DataFrame(rows)
+
+
+def checkpoint_at(run: str | Path, step: int | None = None) -> Path:
+    """The codec of a run after ``step`` steps (``checkpoints/step_<K>.pt``), or ``model.pt`` for ``None``."""
+    run = Path(run)
+    path = run / "model.pt" if step is None else run / "checkpoints" / f"step_{step}.pt"
+    if not path.is_file():
+        kept = sorted(p.name for p in (run / "checkpoints").glob("step_*.pt"))
+        raise FileNotFoundError(f"{path} does not exist; the run keeps {kept or 'no step checkpoints'} "
+                                f"(set keep_checkpoints_at when training)")
+    return path
+
+
+def learned_codec(grid: pd.DataFrame, objective: str, step: int | None = None, name: str | None = None,
+                  device: str | None = None):
+    """A :class:`~proxiqa_lab.codec.LearnedCodec` over the grid's runs of one objective, one point per λ."""
+    from proxiqa_lab.codec import LearnedCodec
+
+    rows = grid[grid["objective"] == objective].sort_values("lmbda")
+    if rows.empty:
+        raise ValueError(f"the grid has no {objective!r} runs; it has {sorted(set(grid['objective']))}")
+    checkpoints = [checkpoint_at(r, step) for r in rows["run"]]
+    label = name or rows["label"].iloc[0] + (f" @{step}" if step is not None else "")
+    return LearnedCodec(checkpoints, name=label, device=device)
+
+
+def training_logs(grid: pd.DataFrame) -> pd.DataFrame:
+    """Every run's ``log.csv`` stacked, with the run's objective, λ, α and label."""
+    from proxiqa_lab.training import load_run
+
+    frames = [load_run(r["run"]).log.assign(objective=r["objective"], lmbda=r["lmbda"], alpha=r["alpha"],
+                                            label=r["label"]) for _, r in grid.iterrows()]
+    return pd.concat(frames, ignore_index=True)

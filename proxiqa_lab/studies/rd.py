@@ -1,0 +1,144 @@
+"""Rate-distortion studies (Sec. IV-B/C/D/E): learned and classical codecs on image subsets,
+BD-rate tables in the layouts of the paper's Tables I, II and IV, and visual crops at matched
+bitrate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class RDStudy:
+    """An RD evaluation and its BD-rates.
+
+    Attributes:
+        df: tidy table (one row per codec, image and rate point) from
+            :func:`proxiqa_lab.evaluation.evaluate`, with a ``dataset`` column.
+        bd: per-image BD-rate (%) against ``baseline``, rows (codec, image) (Table I layout).
+        summary: mean and std over images per codec (Table II layout).
+        baseline: the anchor codec's name.
+    """
+
+    df: pd.DataFrame
+    bd: pd.DataFrame
+    summary: pd.DataFrame
+    baseline: str
+
+
+def classical_codecs(names: Sequence[str], points: Sequence[float]) -> list:
+    """Classical codecs by name with the given target rates (bpp); unavailable ones are skipped with a warning."""
+    import warnings
+
+    from proxiqa_lab.classical import CodecUnavailableError, get_codec
+
+    codecs = []
+    for name in names:
+        try:
+            codecs.append(get_codec(name, points=list(points)))
+        except CodecUnavailableError as err:
+            warnings.warn(f"skipping {name}: {err}", stacklevel=2)
+    return codecs
+
+
+def evaluate_codecs(codecs: Sequence, images: Mapping[str, np.ndarray], metrics: Sequence[str],
+                    dataset: str = "", progress: bool = False) -> pd.DataFrame:
+    """:func:`proxiqa_lab.evaluation.evaluate` of several codecs on the same images, concatenated."""
+    from proxiqa_lab.evaluation import evaluate
+
+    frames = [evaluate(codec, images, metrics=metrics, progress=progress) for codec in codecs]
+    return pd.concat(frames, ignore_index=True).assign(dataset=dataset)
+
+
+def bd_study(df: pd.DataFrame, baseline: str, metrics: Sequence[str], method: str = "cubic") -> RDStudy:
+    """Per-image BD-rates of every codec of ``df`` against ``baseline`` and their mean ± std.
+
+    BD-rates that cannot be computed (curves that do not overlap, too few distinct points)
+    are NaN, with a :class:`~proxiqa_lab.evaluation.BDWarning`, and left out of the means.
+    """
+    import warnings
+
+    from proxiqa_lab.evaluation import BDWarning, bd_summary, bd_table
+
+    if baseline not in set(df["codec"]):
+        raise ValueError(f"baseline {baseline!r} is not among the codecs {sorted(set(df['codec']))}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bd = bd_table(df, baseline, list(metrics), method=method)
+        summary = bd_summary(bd)
+    return RDStudy(df=df, bd=bd, summary=summary, baseline=baseline)
+
+
+def save_study(study: RDStudy, out_dir: str | Path, name: str = "rd") -> list[Path]:
+    """Write the per-codec RD files (CSV + CompressAI JSON) and the BD tables (CSV) to ``out_dir``."""
+    from proxiqa_lab.evaluation import save_rd
+
+    out_dir = Path(out_dir)
+    written = []
+    for (dataset, codec), sub in study.df.groupby(["dataset", "codec"], sort=False):
+        stem = f"{name}-{dataset}-{codec}".replace(" ", "_").replace("/", "_").replace("@", "at")
+        written += list(save_rd(sub, out_dir / "rd", stem, description=f"{codec} on {dataset}"))
+    bd_path, summary_path = out_dir / f"{name}_bd_per_image.csv", out_dir / f"{name}_bd_summary.csv"
+    study.bd.to_csv(bd_path)
+    flat = study.summary.copy()
+    flat.columns = [f"{m}_{s}" for m, s in flat.columns]
+    flat.to_csv(summary_path)
+    return [*written, bd_path, summary_path]
+
+
+def summary_records(summary: pd.DataFrame) -> list[dict]:
+    """Table II rows as records ``{"codec", "<metric>_mean", "<metric>_std", ...}`` for results.json."""
+    flat = summary.copy()
+    flat.columns = [f"{m}_{s}" for m, s in flat.columns]
+    return flat.reset_index().rename(columns={"index": "codec"}).to_dict(orient="records")
+
+
+def table_iv(summary: pd.DataFrame, columns: Mapping[str, str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Table IV layout: rows are metrics' BD-rates, columns the optimisations (mean over images).
+
+    Args:
+        summary: from :attr:`RDStudy.summary`.
+        columns: codec name -> column header (e.g. ``{"BLS SSIM": "SSIM (14)"}``).
+        metrics: metric rows, in order.
+    """
+    from proxiqa_lab.metrics import METRICS
+
+    out = pd.DataFrame({header: [summary.loc[codec, (m, "mean")] for m in metrics]
+                        for codec, header in columns.items() if codec in summary.index})
+    out.index = [f"{METRICS[m].label if m in METRICS else m} BD-rate" for m in metrics]
+    return out
+
+
+def matched_point(df: pd.DataFrame, codec: str, image: str, target_bpp: float) -> pd.Series:
+    """The row of ``codec`` on ``image`` whose bpp is closest (in log rate) to ``target_bpp``."""
+    rows = df[(df["codec"] == codec) & (df["image"] == image)]
+    if rows.empty:
+        raise ValueError(f"no rows for codec {codec!r} and image {image!r}")
+    return rows.iloc[int(np.argmin(np.abs(np.log(rows["bpp"].to_numpy()) - np.log(target_bpp))))]
+
+
+def matched_crops(codecs: Sequence, df: pd.DataFrame, image_name: str, img: np.ndarray, target_bpp: float,
+                  size: int = 192, center: tuple[float, float] = (0.5, 0.5), metric: str = "vmaf",
+                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Crops of ``img`` decoded by each codec at the rate point nearest ``target_bpp`` (Figs. 8 and 10).
+
+    Returns:
+        ``(crops, captions)``: ``{"source": crop, codec: crop, ...}`` and ``{codec: "0.31 bpp, VMAF 71.2"}``
+        (rate and metric of the whole image, from ``df``).
+    """
+    from proxiqa_lab.studies.images import crop
+
+    crops, captions = {"source": crop(img, size, center)}, {}
+    for codec in codecs:
+        row = matched_point(df, codec.name, image_name, target_bpp)
+        point = next(p for p in codec.points if str(p) == str(row["point"]))
+        decoded = codec.decode(codec.encode(img, point), point)
+        crops[codec.name] = crop(decoded, size, center)
+        captions[codec.name] = f"{row['bpp']:.3f} bpp, {metric} {row[metric]:.2f}"
+    return crops, captions

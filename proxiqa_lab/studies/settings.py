@@ -1,0 +1,168 @@
+"""Study sizes per profile: what each notebook trains and evaluates in ``smoke``, ``lab`` and ``paper``.
+
+A notebook's ``parameters`` cell holds ``PROFILE`` and a few literals; the next cell calls
+:func:`settings_for` to turn the profile into every derived size, so one switch scales a
+notebook from seconds (``smoke``) to a laptop afternoon (``lab``) to the paper's protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxiqa_lab.paths import check_profile
+
+#: The eight λ of the paper's rate points (CompressAI's MSE values, q1..q8).
+PAPER_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+#: The paper's eight target rates, log-spaced over 0.05-2 bpp (Sec. IV-A).
+PAPER_POINTS = (0.05, 0.085, 0.146, 0.25, 0.43, 0.73, 1.25, 2.0)
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Everything a study's size depends on.
+
+    Attributes:
+        profile: ``smoke``, ``lab`` or ``paper``.
+        lambdas: λ of the learned models, one rate point each (eq. 8/10).
+        objectives: training objectives compared in the RD study, MSE first (the baseline).
+        train: overrides of the training profile (``proxiqa_lab.training.make_config``).
+        finetune_steps: steps of non-MSE runs started from the MSE model of the same λ
+            (``None``: train them from scratch, as the paper did).
+        eval_images: images per evaluation dataset (``None``: all of them).
+        eval_datasets: evaluation sets (Kodak, then Wikipedia24 standing in for Tecnick/NFLX).
+        classical_codecs: classical codecs compared with the learned ones.
+        classical_points: their target rates in bpp.
+        metrics: the true metrics measured (libvmaf / ffmpeg).
+        alphas: α values of the α × λ explorer grid (eq. 10).
+        explorer_lambdas: λ values of that grid.
+        explorer_steps: training steps of each explorer model (``None``: as the other runs, so
+            the α = 0.5 models are those of the RD grid).
+        keep_checkpoints_at: steps kept for the training-steps study (Fig. 11).
+        lr_drop_step: step where the learning rate drops in the training-steps study.
+        runtime_images: images timed in the runtime study (Table V).
+        runtime_repeats: timed repetitions per encode/decode (the median is kept).
+        pretrain: options of the proxy pretraining of Sec. III-C.
+        crop: side of the crops shown in visual comparisons.
+    """
+
+    profile: str
+    lambdas: tuple[float, ...]
+    objectives: tuple[str, ...]
+    train: dict[str, Any]
+    finetune_steps: int | None
+    eval_images: int | None
+    eval_datasets: tuple[str, ...]
+    classical_codecs: tuple[str, ...]
+    classical_points: tuple[float, ...]
+    metrics: tuple[str, ...] = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
+    alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
+    explorer_lambdas: tuple[float, ...] = (0.0067, 0.025, 0.0932)
+    explorer_steps: int | None = None
+    keep_checkpoints_at: tuple[int, ...] = ()
+    lr_drop_step: int | None = None
+    runtime_images: int = 2
+    runtime_repeats: int = 1
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    crop: int = 192
+
+    def replace(self, **overrides: Any) -> StudySettings:
+        """A copy with some fields changed; unknown names raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown study setting(s) {unknown}; allowed: {sorted(names)}")
+        return dataclasses.replace(self, **overrides)
+
+    def train_options(self) -> dict[str, Any]:
+        """``TrainConfig`` overrides of every grid run: ``train`` plus the kept steps and the lr drop."""
+        options = dict(self.train)
+        if self.keep_checkpoints_at:
+            options["keep_checkpoints_at"] = list(self.keep_checkpoints_at)
+        if self.lr_drop_step is not None:
+            options["lr_drop_step"] = self.lr_drop_step
+        return options
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SETTINGS: dict[str, StudySettings] = {
+    # Seconds per notebook on a 2-core CPU: tiny models, 2 Kodak images, 4 rate points.
+    "smoke": StudySettings(
+        profile="smoke",
+        lambdas=(0.0018, 0.0067, 0.0250, 0.0932),
+        objectives=("mse", "proxy:vmaf"),
+        train={"steps": 12},
+        finetune_steps=None,
+        eval_images=2,
+        eval_datasets=("kodak", "wikipedia24"),
+        classical_codecs=("jpeg", "jpeg2000"),
+        classical_points=(0.1, 0.3, 0.8, 1.6),
+        alphas=(0.0, 0.5, 1.0),
+        explorer_lambdas=(0.0067, 0.0932),
+        explorer_steps=None,
+        keep_checkpoints_at=(4, 8, 12),
+        lr_drop_step=8,
+        runtime_images=1,
+        runtime_repeats=1,
+        pretrain={"patches_per_image": 2, "levels": 3, "epochs": 3, "images": 6},
+        crop=192,
+    ),
+    # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 5 rate points.
+    "lab": StudySettings(
+        profile="lab",
+        lambdas=(0.0018, 0.0067, 0.0250, 0.0932, 0.1800),
+        objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
+        train={},
+        finetune_steps=1500,
+        eval_images=None,
+        eval_datasets=("kodak", "wikipedia24"),
+        classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
+        classical_points=PAPER_POINTS,
+        alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+        explorer_lambdas=(0.0035, 0.0130, 0.0483),
+        explorer_steps=1500,
+        keep_checkpoints_at=(500, 1000, 1500, 2000, 2400, 3000),
+        lr_drop_step=2400,
+        runtime_images=24,
+        runtime_repeats=3,
+        pretrain={"patches_per_image": 4, "levels": 5, "epochs": 8, "images": None},
+        crop=256,
+    ),
+    # The paper's protocol (Sec. III-D, IV-A): N=192, 2.1M steps, 8 rate points; needs GPUs.
+    "paper": StudySettings(
+        profile="paper",
+        lambdas=PAPER_LAMBDAS,
+        objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
+        train={},
+        finetune_steps=None,
+        eval_images=None,
+        eval_datasets=("kodak", "wikipedia24"),
+        classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
+        classical_points=PAPER_POINTS,
+        alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+        explorer_lambdas=(0.0035, 0.0130, 0.0483),
+        explorer_steps=200_000,
+        keep_checkpoints_at=(250_000, 500_000, 1_000_000, 1_500_000, 2_000_000, 2_100_000),
+        lr_drop_step=2_000_000,
+        runtime_images=24,
+        runtime_repeats=3,
+        pretrain={"patches_per_image": 16, "levels": 5, "epochs": 20, "images": None},
+        crop=512,
+    ),
+}
+
+
+def settings_for(profile: str, **overrides: Any) -> StudySettings:
+    """The study settings of ``profile`` with ``overrides`` applied.
+
+    Args:
+        profile: ``"smoke"``, ``"lab"`` or ``"paper"``.
+        **overrides: any :class:`StudySettings` field (e.g. ``eval_images=4``).
+
+    Returns:
+        The :class:`StudySettings`.
+    """
+    return SETTINGS[check_profile(profile)].replace(**overrides)

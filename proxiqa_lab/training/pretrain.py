@@ -1,0 +1,789 @@
+"""Proxy pretraining on a synthetic-distortion database (Sec. III-C).
+
+The paper's Sec. III-C asks what goes wrong when the proxy ``M̂`` is pretrained once on an
+existing database of synthetic distortions (the Waterloo Exploration database: JPEG,
+JPEG 2000, Gaussian blur and white Gaussian noise at discrete severity levels), labelled
+with the true metric ``M``, then frozen and used as the codec's loss. This module builds
+such a database from any source images, pretrains :class:`~proxiqa_lab.models.ProxIQANet`
+on it with the metric loss of eq. (11), and measures how well the proxy predicts ``M`` on
+held-out *source images* (PLCC, SROCC, RMSE). Freezing the result and plugging it into
+eq. (9)/(10) reproduces the adversarial reconstructions of Fig. 6 and Fig. 7(a).
+
+How patches are distorted: each reference patch is cut from the centre of a larger crop
+(``margin`` pixels on every side, a multiple of 16). The whole crop is distorted and the
+centre is cut out, so Gaussian blur and the JPEG 2000 wavelet see real image content at
+the patch border instead of padding, while the JPEG 8x8 blocks (16x16 MCUs with chroma
+subsampling) stay aligned to the patch, as when a codec compresses the patch itself.
+
+Severity levels (``levels=5``, mildest to severest; :func:`severity_levels` lists them for
+any ``levels``) are spread geometrically over the ranges in :data:`DISTORTION_RANGES`,
+which were chosen so that VMAF of 128x128 patches spans roughly 95 down to 10:
+
+========== ============================================ ===========================
+kind        parameter                                    range (mild -> severe)
+========== ============================================ ===========================
+jpeg        Pillow JPEG ``quality``                      see DISTORTION_RANGES
+jpeg2000    Pillow/OpenJPEG compression ratio            see DISTORTION_RANGES
+blur        Gaussian ``sigma`` in pixels                 see DISTORTION_RANGES
+noise       white Gaussian noise ``sigma`` (of 255)      see DISTORTION_RANGES
+========== ============================================ ===========================
+
+Each reference patch is also paired with itself (kind ``"reference"``, level 0), so the
+database covers the top of the scale that a codec maximizing eq. (9) is pushed towards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage, stats
+
+from proxiqa_lab.device import default_device
+from proxiqa_lab.errors import CheckpointError, ImageError, TrainingError
+
+#: The distortion kinds of the Waterloo Exploration database, in database order.
+KINDS = ("jpeg", "jpeg2000", "blur", "noise")
+
+#: (mildest, severest) parameter of each kind; levels are spread geometrically between them.
+DISTORTION_RANGES: dict[str, tuple[float, float]] = {
+    "jpeg": (60.0, 3.0),  # Pillow JPEG quality
+    "jpeg2000": (8.0, 160.0),  # compression ratio (raw RGB bytes / coded bytes)
+    "blur": (0.4, 3.0),  # Gaussian sigma, pixels
+    "noise": (4.0, 64.0),  # white Gaussian noise sigma, 0..255 scale
+}
+
+#: Waterloo Exploration uses five severity levels per kind.
+DEFAULT_LEVELS = 5
+MAX_LEVELS = 10
+
+#: Kind label of the identity pairs (reference paired with itself).
+REFERENCE_KIND = "reference"
+
+#: Defaults of ``proxiqa-lab pretrain`` and the notebooks, per profile.
+PRETRAIN_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {"dataset": "samples", "patch_size": 64, "patches_per_image": 4, "epochs": 3, "batch_size": 16},
+    "lab": {"dataset": "bsds500", "patch_size": 128, "patches_per_image": 1, "epochs": 4, "batch_size": 32},
+    "paper": {"dataset": "bsds500", "patch_size": 128, "patches_per_image": 8, "epochs": 20, "batch_size": 32},
+}
+
+_FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- distortions
+
+
+def severity_levels(kind: str, levels: int = DEFAULT_LEVELS) -> tuple[float, ...]:
+    """The ``levels`` parameters of one distortion kind, mildest first."""
+    _check_kinds((kind,))
+    _check_levels(levels)
+    mild, severe = DISTORTION_RANGES[kind]
+    values = [math.sqrt(mild * severe)] if levels == 1 else np.geomspace(mild, severe, levels).tolist()
+    if kind == "jpeg":
+        return tuple(float(max(1, round(v))) for v in values)
+    return tuple(round(float(v), 3) for v in values)
+
+
+def distort(img: np.ndarray, kind: str, param: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Apply one synthetic distortion to a uint8 (H, W, 3) image and return uint8 (H, W, 3).
+
+    Args:
+        img: the pristine image.
+        kind: one of :data:`KINDS`.
+        param: JPEG quality, JPEG 2000 compression ratio, blur sigma, or noise sigma (0..255).
+        rng: random generator for ``"noise"`` (default: a fresh unseeded one).
+    """
+    _check_kinds((kind,))
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ImageError(f"distort expects a uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
+    if kind == "jpeg":
+        return _pillow_roundtrip(img, "JPEG", quality=int(param))
+    if kind == "jpeg2000":
+        return _pillow_roundtrip(img, "JPEG2000", quality_mode="rates", quality_layers=[float(param)], irreversible=True)
+    if kind == "blur":
+        out = ndimage.gaussian_filter(img.astype(np.float32), sigma=(param, param, 0), mode="reflect")
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    rng = rng if rng is not None else np.random.default_rng()
+    out = img.astype(np.float32) + rng.normal(0.0, param, size=img.shape).astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _pillow_roundtrip(img: np.ndarray, fmt: str, **options: Any) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, fmt, **options)
+    buf.seek(0)
+    with Image.open(buf) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"distortion kinds must be a non-empty subset of {KINDS}, got {kinds!r}")
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"distortion kinds must not repeat, got {kinds!r}")
+    return kinds
+
+
+def _check_levels(levels: int) -> int:
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
+        raise ValueError(f"levels must be an integer in [1, {MAX_LEVELS}] (Waterloo uses 5), got {levels!r}")
+    return int(levels)
+
+
+# ----------------------------------------------------------------------------- database
+
+
+@dataclass
+class DistortionDatabase:
+    """Reference/distorted patch pairs labelled with a true metric.
+
+    Reference patches are stored once: pair ``i`` compares ``refs[ref_index[i]]`` with
+    ``dists[i]``. Use :meth:`pair_refs` for the per-pair (N, H, W, 3) reference array.
+
+    Attributes:
+        refs: uint8 (R, H, W, 3) reference patches.
+        dists: uint8 (N, H, W, 3) distorted patches.
+        ref_index: int (N,) index into ``refs`` of each pair.
+        scores: float64 (N,) true metric ``M(x, x_hat)``.
+        kind: str (N,) distortion kind (:data:`KINDS` or ``"reference"``).
+        level: int (N,) severity level, 1 = mildest, 0 for identity pairs.
+        param: float (N,) distortion parameter (quality, ratio or sigma; 0 for identity pairs).
+        source: int (N,) index of the source image each pair was cut from.
+        source_names: names of the source images.
+        info: the parameters the database was built with (metric, patch size, ...).
+    """
+
+    refs: np.ndarray
+    dists: np.ndarray
+    ref_index: np.ndarray
+    scores: np.ndarray
+    kind: np.ndarray
+    level: np.ndarray
+    param: np.ndarray
+    source: np.ndarray
+    source_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __repr__(self) -> str:
+        return (
+            f"DistortionDatabase(metric={self.metric!r}, pairs={len(self)}, refs={len(self.refs)}, "
+            f"sources={len(self.source_names)}, patch_size={self.patch_size}, kinds={self.kinds})"
+        )
+
+    @property
+    def metric(self) -> str:
+        return str(self.info.get("metric"))
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.refs.shape[1])
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.kind.tolist()))
+
+    def pair_refs(self, index: np.ndarray | slice | None = None) -> np.ndarray:
+        """Reference patch of each pair, uint8 (n, H, W, 3)."""
+        idx = self.ref_index if index is None else self.ref_index[index]
+        return self.refs[idx]
+
+    def split(self, holdout: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Split pair indices into (train, held-out) by *source image*, never by pair.
+
+        Raises:
+            ValueError: if ``holdout`` is not in (0, 1) or fewer than two sources exist.
+        """
+        if not 0.0 < holdout < 1.0:
+            raise ValueError(f"holdout must be a fraction in (0, 1), got {holdout!r}")
+        sources = np.unique(self.source)
+        if len(sources) < 2:
+            raise ValueError(
+                f"a held-out split by source image needs at least 2 source images, the database has "
+                f"{len(sources)}; build it from more images"
+            )
+        n_test = min(len(sources) - 1, max(1, int(round(holdout * len(sources)))))
+        test_sources = np.random.default_rng(seed).permutation(sources)[:n_test]
+        is_test = np.isin(self.source, test_sources)
+        return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the database to ``path`` (.npz), atomically (temp file, then rename)."""
+        path = Path(path)
+        arrays = {
+            "refs": self.refs,
+            "dists": self.dists,
+            "ref_index": self.ref_index,
+            "scores": self.scores,
+            "kind": np.asarray(self.kind, dtype=str),
+            "level": self.level,
+            "param": self.param,
+            "source": self.source,
+            "source_names": np.asarray(self.source_names, dtype=str),
+            "info": np.asarray(json.dumps({"format_version": _FORMAT_VERSION, **self.info})),
+        }
+        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DistortionDatabase:
+        """Read a database written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: if ``path`` does not exist.
+            ValueError: if it is not a distortion database.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no distortion database at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {key: npz[key] for key in npz.files}
+            info = json.loads(str(data.pop("info")))
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+            raise ValueError(f"{path} is not a distortion database written by DistortionDatabase.save ({err})") from err
+        if info.pop("format_version", None) != _FORMAT_VERSION:
+            raise ValueError(f"{path} was written by an incompatible version of the kit; rebuild it")
+        return cls(
+            refs=data["refs"],
+            dists=data["dists"],
+            ref_index=data["ref_index"],
+            scores=data["scores"],
+            kind=data["kind"],
+            level=data["level"],
+            param=data["param"],
+            source=data["source"],
+            source_names=data["source_names"].tolist(),
+            info=info,
+        )
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_sources(sources) -> tuple[list[str], list[Any]]:
+    """Names and lazily-loadable items (paths or arrays) of the source images."""
+    if isinstance(sources, Mapping):
+        names, items = [str(k) for k in sources], list(sources.values())
+    elif isinstance(sources, np.ndarray) and sources.ndim == 4:
+        items = list(sources)
+        names = [f"array{i}" for i in range(len(items))]
+    elif isinstance(sources, (str, os.PathLike, np.ndarray)):
+        raise ValueError(
+            "sources must be a list of image paths or uint8 (H, W, 3) arrays, or a dict name -> image; "
+            f"got a single {type(sources).__name__}"
+        )
+    else:
+        items = list(sources)
+        names = [str(s) if isinstance(s, (str, os.PathLike)) else f"array{i}" for i, s in enumerate(items)]
+    if not items:
+        raise ValueError("sources is empty: give at least two source images (paths or uint8 arrays)")
+    return names, items
+
+
+def _fingerprint(items: list[Any]) -> str:
+    """A hash identifying the source images (file path, size and mtime, or array bytes)."""
+    h = hashlib.sha256()
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            p = Path(item)
+            st = p.stat() if p.exists() else None
+            h.update(f"{p.resolve()}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}".encode())
+        else:
+            arr = np.ascontiguousarray(item)
+            h.update(f"{arr.shape}|{arr.dtype}".encode())
+            h.update(hashlib.sha256(arr.tobytes()).digest())
+    return h.hexdigest()
+
+
+def _as_image(item: Any, name: str) -> np.ndarray:
+    if isinstance(item, (str, os.PathLike)):
+        from proxiqa_lab.data import load_image
+
+        return load_image(item)
+    img = np.asarray(item)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ImageError(f"source {name!r} must be a uint8 (H, W, 3) RGB array, got {img.dtype} {img.shape}")
+    return img
+
+
+def build_distortion_database(
+    sources,
+    metric: str = "vmaf",
+    *,
+    patch_size: int = 128,
+    patches_per_image: int = 1,
+    levels: int = DEFAULT_LEVELS,
+    kinds: Sequence[str] = KINDS,
+    margin: int = 16,
+    include_reference: bool = True,
+    seed: int = 0,
+    cache: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> DistortionDatabase:
+    """Build a Waterloo-style database of synthetic distortions labelled with a true metric.
+
+    ``patches_per_image`` random ``patch_size``² reference patches are cut from every source
+    image; each is distorted by every kind at every severity level (whole crop with
+    ``margin`` distorted, then the centre cut out), and all pairs are scored by one batched
+    :func:`proxiqa_lab.metrics.score` call.
+
+    Args:
+        sources: image paths or uint8 (H, W, 3) arrays, or a dict name -> either
+            (e.g. ``proxiqa_lab.data.training_files()`` or ``proxiqa_lab.data.sample_images()``).
+        metric: the true metric ``M`` (a name in ``proxiqa_lab.metrics.METRICS``).
+        patch_size: side of the square patches; a multiple of 8.
+        patches_per_image: reference patches per source image.
+        levels: severity levels per kind (Waterloo uses 5); see :func:`severity_levels`.
+        kinds: distortion kinds, a subset of :data:`KINDS`.
+        margin: context pixels around each patch that are distorted with it; a multiple of 16.
+        include_reference: also pair every reference patch with itself (kind ``"reference"``).
+        seed: seeds patch positions and noise.
+        cache: an .npz path; a database there built with the same parameters and sources is
+            loaded instead of rebuilt, otherwise the new database is written there.
+        progress: show a progress bar while distorting.
+
+    Returns:
+        The :class:`DistortionDatabase`.
+    """
+    from proxiqa_lab.metrics import METRICS
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {tuple(METRICS)}, got {metric!r}")
+    kinds = _check_kinds(kinds)
+    levels = _check_levels(levels)
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or patch_size < 8 or patch_size % 8:
+        raise ValueError(f"patch_size must be a positive multiple of 8 (e.g. 64 or 128), got {patch_size!r}")
+    if patch_size < METRICS[metric].min_size:
+        raise ValueError(
+            f"{metric} needs images of at least {METRICS[metric].min_size} px a side, got patch_size {patch_size}; "
+            "use a larger patch_size"
+        )
+    if not isinstance(patches_per_image, (int, np.integer)) or patches_per_image < 1:
+        raise ValueError(f"patches_per_image must be an integer >= 1, got {patches_per_image!r}")
+    if not isinstance(margin, (int, np.integer)) or margin < 0 or margin % 16:
+        raise ValueError(f"margin must be a non-negative multiple of 16 (keeps JPEG blocks aligned), got {margin!r}")
+    names, items = _load_sources(sources)
+    info = {
+        "metric": metric,
+        "patch_size": int(patch_size),
+        "patches_per_image": int(patches_per_image),
+        "levels": levels,
+        "kinds": list(kinds),
+        "margin": int(margin),
+        "include_reference": bool(include_reference),
+        "seed": int(seed),
+        "ranges": {k: list(DISTORTION_RANGES[k]) for k in kinds},
+        "sources_sha256": _fingerprint(items),
+        "num_sources": len(items),
+    }
+    if cache is not None:
+        cached = _load_cache(Path(cache), info)
+        if cached is not None:
+            return cached
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    crop = patch_size + 2 * margin
+    params = {k: severity_levels(k, levels) for k in kinds}
+    refs, dists, ref_index, kind, level, param, source = [], [], [], [], [], [], []
+    iterator = range(len(items))
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="distorting", unit="image")
+    for s in iterator:
+        img = _as_image(items[s], names[s])
+        h, w = img.shape[:2]
+        if h < crop or w < crop:
+            raise ImageError(
+                f"source {names[s]!r} is {w}x{h}, smaller than a {crop}x{crop} crop "
+                f"(patch_size {patch_size} + 2 x margin {margin}); use a smaller patch_size or margin"
+            )
+        for _ in range(patches_per_image):
+            top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            window = np.ascontiguousarray(img[top : top + crop, left : left + crop])
+            ref = window[margin : margin + patch_size, margin : margin + patch_size]
+            r = len(refs)
+            refs.append(ref)
+            if include_reference:
+                dists.append(ref)
+                ref_index.append(r), kind.append(REFERENCE_KIND), level.append(0), param.append(0.0), source.append(s)
+            for k in kinds:
+                for lv, p in enumerate(params[k], start=1):
+                    out = distort(window, k, p, rng)
+                    dists.append(out[margin : margin + patch_size, margin : margin + patch_size])
+                    ref_index.append(r), kind.append(k), level.append(lv), param.append(p), source.append(s)
+    refs_arr = np.stack(refs)
+    dists_arr = np.stack(dists)
+    ref_index_arr = np.asarray(ref_index, dtype=np.int64)
+    distort_s = time.perf_counter() - start
+
+    from proxiqa_lab.metrics import score
+
+    start = time.perf_counter()
+    scores = np.asarray(score(refs_arr[ref_index_arr], dists_arr, metrics=(metric,))[metric], dtype=np.float64)
+    info["build_seconds"] = {"distort": round(distort_s, 3), "score": round(time.perf_counter() - start, 3)}
+    database = DistortionDatabase(
+        refs=refs_arr,
+        dists=dists_arr,
+        ref_index=ref_index_arr,
+        scores=scores,
+        kind=np.asarray(kind, dtype=str),
+        level=np.asarray(level, dtype=np.int64),
+        param=np.asarray(param, dtype=np.float64),
+        source=np.asarray(source, dtype=np.int64),
+        source_names=names,
+        info=info,
+    )
+    if cache is not None:
+        database.save(cache)
+    return database
+
+
+_CACHE_KEYS = (
+    "metric",
+    "patch_size",
+    "patches_per_image",
+    "levels",
+    "kinds",
+    "margin",
+    "include_reference",
+    "seed",
+    "ranges",
+    "sources_sha256",
+)
+
+
+def _load_cache(path: Path, info: dict[str, Any]) -> DistortionDatabase | None:
+    """The cached database if it matches ``info``; None if absent or stale.
+
+    A file that is not a distortion database is never overwritten.
+    """
+    if not path.exists():
+        return None
+    try:
+        cached = DistortionDatabase.load(path)
+    except ValueError as err:
+        raise ValueError(f"cache {path} exists but is not a distortion database; remove it or pick another path") from err
+    stale = [k for k in _CACHE_KEYS if cached.info.get(k) != info[k]]
+    if not stale:
+        return cached
+    warnings.warn(f"cached database {path} was built with different {', '.join(stale)}; rebuilding it", stacklevel=3)
+    return None
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+@dataclass
+class PretrainReport:
+    """How well a pretrained proxy predicts the true metric on held-out source images.
+
+    ``plcc``/``srocc``/``rmse`` are measured on the held-out pairs (all kinds, identity pairs
+    included); ``per_kind`` gives the same per distortion kind (PLCC/SROCC are ``nan`` where a
+    kind's true scores are constant, e.g. the identity pairs). ``untrained_rmse`` is the
+    held-out RMSE of the freshly initialised network, for comparison.
+    """
+
+    metric: str
+    patch_size: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    holdout: float
+    n_train: int
+    n_test: int
+    train_sources: int
+    test_sources: int
+    plcc: float
+    srocc: float
+    rmse: float
+    untrained_rmse: float
+    per_kind: dict[str, dict[str, float]]
+    history: list[dict[str, float]]
+    train_seconds: float
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (``nan`` becomes ``None``)."""
+        return _json_ready(asdict(self))
+
+    def summary(self) -> str:
+        """One line: held-out PLCC / SROCC / RMSE."""
+        return (
+            f"{self.metric} proxy, held-out {self.n_test} pairs from {self.test_sources} source images: "
+            f"PLCC {self.plcc:.4f}  SROCC {self.srocc:.4f}  RMSE {self.rmse:.3f} "
+            f"(untrained RMSE {self.untrained_rmse:.3f})"
+        )
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _batch_tensors(database: DistortionDatabase, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, x_hat) float tensors (n, 3, P, P) in [0, 1] for the pairs ``idx``."""
+    x = torch.from_numpy(database.refs[database.ref_index[idx]]).to(device)
+    x_hat = torch.from_numpy(database.dists[idx]).to(device)
+    return (t.permute(0, 3, 1, 2).float().div_(255.0) for t in (x, x_hat))
+
+
+@torch.no_grad()
+def predict(
+    net: torch.nn.Module,
+    database: DistortionDatabase,
+    indices: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Proxy scores ``M̂(x, x_hat)`` of the pairs ``indices`` (default: all), float64 (n,)."""
+    dev = default_device(device)
+    indices = np.arange(len(database)) if indices is None else np.asarray(indices)
+    was_training = net.training
+    net.eval()
+    out = []
+    for start in range(0, len(indices), batch_size):
+        x, x_hat = _batch_tensors(database, indices[start : start + batch_size], dev)
+        out.append(net(x, x_hat).double().cpu().numpy())
+    net.train(was_training)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def correlation(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """PLCC, SROCC and RMSE of predicted vs true scores (``nan`` correlations when either is constant)."""
+    predicted, true = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    rmse = float(np.sqrt(np.mean((predicted - true) ** 2))) if len(true) else float("nan")
+    if len(true) < 2 or np.ptp(true) == 0 or np.ptp(predicted) == 0:
+        plcc = srocc = float("nan")
+    else:
+        plcc, srocc = float(stats.pearsonr(predicted, true)[0]), float(stats.spearmanr(predicted, true)[0])
+    return {"plcc": plcc, "srocc": srocc, "rmse": rmse, "n": int(len(true))}
+
+
+def evaluate_proxy(
+    net: torch.nn.Module,
+    database: DistortionDatabase,
+    indices: np.ndarray | None = None,
+    *,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """PLCC/SROCC/RMSE of ``net`` against the true scores, overall and per kind."""
+    indices = np.arange(len(database)) if indices is None else np.asarray(indices)
+    predicted = predict(net, database, indices, batch_size=batch_size, device=device)
+    true, kinds = database.scores[indices], database.kind[indices]
+    result = correlation(predicted, true)
+    result["per_kind"] = {k: correlation(predicted[kinds == k], true[kinds == k]) for k in dict.fromkeys(kinds.tolist())}
+    return result
+
+
+def pretrain_proxy(
+    database: DistortionDatabase,
+    *,
+    epochs: int = 4,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    holdout: float = 0.2,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> tuple[torch.nn.Module, PretrainReport]:
+    """Pretrain a ProxIQA network on a distortion database with the metric loss, eq. (11).
+
+    The pairs are split by source image (:meth:`DistortionDatabase.split`); the network is
+    trained with Adam on the training pairs and scored on the held-out ones. The output
+    bias starts at the mean training score, so the first steps are not spent climbing from
+    0 to the metric's scale. The same seed gives the same network on the CPU.
+
+    Args:
+        database: from :func:`build_distortion_database`.
+        epochs: passes over the training pairs.
+        batch_size: pairs per step.
+        lr: Adam learning rate.
+        holdout: fraction of *source images* held out for evaluation, in (0, 1).
+        seed: seeds the split, the initialisation and the batch order.
+        device: ``"auto"``/``None`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar.
+
+    Returns:
+        ``(net, report)``: the trained :class:`~proxiqa_lab.models.ProxIQANet` in eval mode
+        and its :class:`PretrainReport`.
+    """
+    from proxiqa_lab.losses import metric_loss
+    from proxiqa_lab.models import ProxIQANet
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not isinstance(database, DistortionDatabase):
+        raise ValueError(f"database must be a DistortionDatabase (see build_distortion_database), got {type(database).__name__}")
+    dev = default_device(device)
+    train_idx, test_idx = database.split(holdout, seed)
+    train_scores = database.scores[train_idx]
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ProxIQANet(patch_size=database.patch_size)
+    fc = getattr(net, "fc", None)
+    if isinstance(fc, torch.nn.Linear):
+        with torch.no_grad():
+            fc.bias.fill_(float(train_scores.mean()))
+    net = net.to(dev)
+    untrained = evaluate_proxy(net, database, test_idx, device=dev)
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    steps_per_epoch = math.ceil(len(train_idx) / batch_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs * steps_per_epoch, desc=f"pretraining {database.metric} proxy", unit="step")
+    start = time.perf_counter()
+    net.train()
+    for epoch in range(1, epochs + 1):
+        perm = train_idx[torch.randperm(len(train_idx), generator=order).numpy()]
+        total, count = 0.0, 0
+        for s in range(0, len(perm), batch_size):
+            idx = perm[s : s + batch_size]
+            x, x_hat = _batch_tensors(database, idx, dev)
+            loss = metric_loss(net(x, x_hat), torch.from_numpy(database.scores[idx]).to(dev))
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"metric loss became {loss.item()} at epoch {epoch}; lower lr (now {lr}) or check the database scores"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(idx), count + len(idx)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.2f}")
+        held_out = evaluate_proxy(net, database, test_idx, device=dev)
+        history.append(
+            {"epoch": epoch, "train_rmse": math.sqrt(total / count), "test_rmse": held_out["rmse"],
+             "test_plcc": held_out["plcc"], "test_srocc": held_out["srocc"]}
+        )
+    if bar is not None:
+        bar.close()
+    train_seconds = time.perf_counter() - start
+    net.eval()
+    report = PretrainReport(
+        metric=database.metric,
+        patch_size=database.patch_size,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        seed=int(seed),
+        holdout=float(holdout),
+        n_train=int(len(train_idx)),
+        n_test=int(len(test_idx)),
+        train_sources=int(len(np.unique(database.source[train_idx]))),
+        test_sources=int(len(np.unique(database.source[test_idx]))),
+        plcc=held_out["plcc"],
+        srocc=held_out["srocc"],
+        rmse=held_out["rmse"],
+        untrained_rmse=untrained["rmse"],
+        per_kind=held_out["per_kind"],
+        history=history,
+        train_seconds=round(train_seconds, 3),
+        device=str(dev),
+    )
+    return net, report
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_pretrained_proxy(
+    path: str | os.PathLike,
+    net: torch.nn.Module,
+    report: PretrainReport | Mapping[str, Any],
+    database_info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a pretrained proxy with its metric, patch size, report and database parameters.
+
+    Written atomically by :func:`proxiqa_lab.models.save_checkpoint`; loadable with
+    ``torch.load(weights_only=True)``.
+    """
+    from proxiqa_lab.models import save_checkpoint
+
+    report_dict = report.to_dict() if isinstance(report, PretrainReport) else _json_ready(dict(report))
+    metric = report_dict.get("metric")
+    if metric is None:
+        raise ValueError("report must name the metric the proxy was trained on (report['metric'])")
+    return save_checkpoint(
+        path,
+        net,
+        kind="pretrained_proxy",
+        metric=str(metric),
+        patch_size=int(report_dict.get("patch_size", getattr(net, "patch_size", 0))),
+        report=report_dict,
+        database=_json_ready(dict(database_info or {})),
+    )
+
+
+def load_pretrained_proxy(
+    path: str | os.PathLike, device: str | torch.device | None = None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a proxy written by :func:`save_pretrained_proxy`.
+
+    Returns:
+        ``(net, info)``: the network in eval mode and a dict with ``metric``, ``patch_size``,
+        ``report`` and ``database``.
+
+    Raises:
+        CheckpointError: if the file is not a pretrained-proxy checkpoint.
+    """
+    from proxiqa_lab.models import load_checkpoint
+
+    net, extra = load_checkpoint(path, device=device)
+    if extra.get("kind") != "pretrained_proxy" or "metric" not in extra:
+        raise CheckpointError(
+            f"{str(path)!r} is a {type(net).__name__} checkpoint but not a pretrained proxy "
+            "(written by save_pretrained_proxy / proxiqa-lab pretrain)"
+        )
+    return net, {k: v for k, v in extra.items() if k != "kind"}

@@ -1,0 +1,615 @@
+"""The training loop: one trainer for every objective, alternating codec and proxy steps (Fig. 3).
+
+Each step, for a ``proxy:<metric>`` objective:
+
+1. **codec step** (eq. 10): the codec encodes/decodes the batch; the ProxIQA network, frozen
+   (``requires_grad`` off), scores ``(x, x̂)``; Adam updates the codec, then the entropy
+   bottleneck's auxiliary loss takes its own Adam step (CompressAI);
+2. **true metric**: ``M(x, x̂)`` of the batch's reconstructions (clamped to [0, 1], detached) in
+   one batched :func:`proxiqa_lab.metrics.score` call;
+3. **proxy step** (eq. 11): Adam updates the ProxIQA network on ``(x, x̂, M)``.
+
+With ``overlap_metric`` (default on CUDA), step 2 runs in a worker thread while the codec takes
+its next step, and the proxy step for batch t runs after the codec step on batch t+1: the codec
+then sees a proxy that lags one step behind. Pending proxy steps are always completed before a
+checkpoint is written, so resumed runs equal uninterrupted ones in both modes.
+
+The run folder holds ``config.json``, ``run.json`` (metadata), ``log.csv``, ``checkpoints/last.pt``
+(written atomically every ``checkpoint_every`` steps), ``checkpoints/step_<K>.pt`` for the steps in
+``keep_checkpoints_at``, and at the end ``model.pt`` (codec after ``update()``) and ``proxy.pt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from proxiqa_lab.device import default_device
+from proxiqa_lab.errors import CheckpointError, TrainingError
+from proxiqa_lab.training import distributed as ddp
+from proxiqa_lab.training.checkpointing import atomic_save, load_state, plain, rng_state, set_rng_state
+from proxiqa_lab.training.config import TrainConfig, config_diff, make_config
+from proxiqa_lab.training.objectives import MetricFn, Objective, codec_loss, default_metric_scale, parse_objective
+
+__all__ = ["LOG_COLUMNS", "Run", "Trainer", "load_run", "train"]
+
+#: Columns of ``log.csv``. ``metric_*`` are batch means and standard deviations (Fig. 7 bands);
+#: ``mse`` is on the [0, 1] scale; ``psnr`` is the batch's RGB PSNR with x̂ clamped to [0, 1].
+LOG_COLUMNS = (
+    "step", "loss", "bpp", "mse", "psnr", "proxy_loss", "metric_loss",
+    "metric_true", "metric_true_std", "metric_proxy", "metric_proxy_std", "aux_loss", "lr", "seconds",
+)
+
+
+@dataclass
+class Run:
+    """A training run folder.
+
+    Attributes:
+        out: the run folder.
+        config: its :class:`TrainConfig`.
+    """
+
+    out: Path
+    config: TrainConfig
+
+    @property
+    def log(self):
+        """``log.csv`` as a pandas DataFrame."""
+        import pandas as pd
+
+        path = self.out / "log.csv"
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(LOG_COLUMNS))
+
+    @property
+    def model_path(self) -> Path | None:
+        """``model.pt`` (the codec after ``update()``), once the run is complete."""
+        path = self.out / "model.pt"
+        return path if path.is_file() else None
+
+    @property
+    def proxy_path(self) -> Path | None:
+        path = self.out / "proxy.pt"
+        return path if path.is_file() else None
+
+    @property
+    def metadata(self) -> dict:
+        path = self.out / "run.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    @property
+    def step(self) -> int:
+        """Step of ``checkpoints/last.pt`` (0 if none)."""
+        path = self.out / "checkpoints" / "last.pt"
+        return int(load_state(path)["step"]) if path.is_file() else 0
+
+
+def load_run(out: str | os.PathLike) -> Run:
+    """Open a run folder written by :func:`train`."""
+    out = Path(out)
+    path = out / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(out)!r} is not a training run folder (no config.json)")
+    return Run(out, TrainConfig.from_dict(json.loads(path.read_text())))
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Codec learning rate at ``step`` (1-based): ``lr``, times ``lr_drop_factor`` after ``lr_drop_step``."""
+    if config.lr_drop_step is not None and step > config.lr_drop_step:
+        return config.lr * config.lr_drop_factor
+    return config.lr
+
+
+def data_seed(seed: int, rank: int) -> int:
+    """Each DDP rank draws different patches; rank 0 uses ``seed`` itself."""
+    return seed + 7919 * rank
+
+
+def resolve_data(data: str, root: str | None) -> tuple[Any, str]:
+    """Training sources for ``config.data`` and a description of them for the run metadata."""
+    from proxiqa_lab import data as D
+    from proxiqa_lab.errors import DataNotFoundError
+
+    if data == "samples":
+        return D.sample_images(), D.SAMPLE_IMAGES_LABEL
+    if data in ("auto", "training"):
+        try:
+            files = D.training_files(root)
+            return files, f"training_files(): bsds500 train+val and unsplash_x4 ({len(files)} images)"
+        except DataNotFoundError:
+            if data == "training":
+                raise
+            return D.sample_images(), f"{D.SAMPLE_IMAGES_LABEL} (no training dataset found under the data root)"
+    files: list[Path] = []
+    for item in data.split(","):
+        name, _, split = item.strip().partition(":")
+        files += D.dataset_files(name, root, split or None)
+    return files, f"datasets {data} ({len(files)} images)"
+
+
+class Trainer:
+    """Trains one codec with one objective; see the module docstring.
+
+    Args:
+        config: a validated :class:`TrainConfig`.
+        out: the run folder.
+        metric: a callable ``M(x, x_hat) -> (N,)`` scores for ``proxy:custom`` objectives.
+    """
+
+    def __init__(self, config: TrainConfig, out: Path, metric: MetricFn | None = None):
+        self.config = config
+        self.out = Path(out)
+        self.objective: Objective = parse_objective(config.objective, m_bar=config.m_bar, metric_fn=metric)
+        device = default_device(config.device)
+        self.dist = ddp.setup(device)
+        self.device = ddp.local_device(device, self.dist)
+        self.overlap = (self.device.type == "cuda") if config.overlap_metric is None else bool(config.overlap_metric)
+        self.metric_scale = config.metric_scale
+        if self.objective.uses_proxy and self.metric_scale is None:
+            self.metric_scale = default_metric_scale(self.objective.m_bar)
+        self.log_path = self.out / "log.csv"
+        self.ckpt_dir = self.out / "checkpoints"
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple | None = None
+        self._log_file = None
+        self._pbar = None
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------ setup
+    def build(self) -> None:
+        """Models, optimisers and the patch loader, seeded by ``config.seed``."""
+        from proxiqa_lab.data import PatchLoader
+        from proxiqa_lab.models import ProxIQANet, build_model
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        random.seed(cfg.seed)
+        if cfg.init_checkpoint:
+            self.codec = self._load_init(cfg.init_checkpoint)
+        else:
+            kwargs = {"N": cfg.N} if cfg.architecture == "bls" else {"N": cfg.N, "M": cfg.M or cfg.N * 3 // 2}
+            self.codec = build_model(cfg.architecture, **kwargs)
+        factor = getattr(self.codec, "downsampling_factor", 64 if cfg.architecture == "bmshj" else 16)
+        if cfg.patch_size % factor:
+            raise ValueError(f"patch_size must be a multiple of {factor} for {cfg.architecture}, got {cfg.patch_size}")
+        self.codec.to(self.device).train()
+        self.proxy = None
+        if self.objective.uses_proxy:
+            if self.objective.kind == "pretrained-proxy":
+                self.proxy = self._pretrained_proxy()
+            else:
+                self.proxy = ProxIQANet(patch_size=cfg.patch_size)
+            self.proxy.to(self.device).train()
+        self.codec_ddp = ddp.wrap(self.codec, self.device, self.dist)
+        self.proxy_ddp = ddp.wrap(self.proxy, self.device, self.dist) if self.objective.trains_proxy else self.proxy
+        named = dict(self.codec.named_parameters())
+        main = [p for n, p in named.items() if not n.endswith(".quantiles") and p.requires_grad]
+        aux = [p for n, p in named.items() if n.endswith(".quantiles")]
+        self.optimizer = torch.optim.Adam(main, lr=cfg.lr)
+        self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr)
+        self.proxy_optimizer = (
+            torch.optim.Adam(self.proxy.parameters(), lr=cfg.proxy_lr) if self.objective.trains_proxy else None
+        )
+        sources, self.data_description = resolve_data(cfg.data, cfg.data_root)
+        self.loader = PatchLoader(sources, batch_size=cfg.batch_size, patch_size=cfg.patch_size,
+                                  crop_size=cfg.crop_size, seed=data_seed(cfg.seed, self.dist.rank))
+        # Each rank adds its own quantisation noise (rank 0 keeps the single-process stream).
+        torch.manual_seed(cfg.seed + 7919 * self.dist.rank)
+        self.step = 0
+        self.elapsed = 0.0
+
+    def _load_init(self, path: str):
+        from proxiqa_lab.models import load_checkpoint
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.pt"
+        model, extra = load_checkpoint(path, device="cpu")
+        cfg = self.config
+        want = {"N": cfg.N} if cfg.architecture == "bls" else {"N": cfg.N, "M": cfg.M or cfg.N * 3 // 2}
+        got_arch = getattr(model, "architecture", type(model).__name__.lower())
+        got = {k: v for k, v in dict(model.config).items() if k in want}
+        if got_arch != cfg.architecture or got != want:
+            raise ValueError(f"init_checkpoint {str(path)!r} holds {got_arch} {got}, but this run is "
+                             f"{cfg.architecture} {want}; set architecture/N/M to match it")
+        self.notes.append(
+            f"codec initialised from {path} (objective {extra.get('objective')!r}, lambda {extra.get('lmbda')!r}, "
+            f"step {extra.get('step')!r}): fine-tuned, whereas the paper trained every model from scratch"
+        )
+        return model
+
+    def _pretrained_proxy(self):
+        """Sec. III-C: a proxy pretrained on synthetic distortions, then frozen for the whole run."""
+        from proxiqa_lab.training import pretrain
+
+        cfg = self.config
+        path = Path(cfg.proxy_init) if cfg.proxy_init else self.out / "pretrained_proxy.pt"
+        if path.is_file():
+            net, info = pretrain.load_pretrained_proxy(path, device="cpu")
+            if info.get("metric") not in (None, self.objective.metric):
+                raise ValueError(f"proxy_init {str(path)!r} was pretrained on {info.get('metric')!r}, "
+                                 f"not {self.objective.metric!r}")
+            self.notes.append(f"proxy pretrained on synthetic distortions, loaded from {path}, frozen")
+            return net
+        if cfg.proxy_init:
+            raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
+        if self.objective.metric_fn is not None:
+            raise ValueError("pretrained-proxy with a custom metric needs proxy_init (a pretrained proxy file)")
+        sources, _ = resolve_data(cfg.data, cfg.data_root)
+        database = pretrain.build_distortion_database(sources, self.objective.metric, patch_size=cfg.patch_size,
+                                                      seed=cfg.seed, progress=False)
+        net, report = pretrain.pretrain_proxy(database, seed=cfg.seed, device="cpu", progress=False)
+        if self.dist.is_main:
+            pretrain.save_pretrained_proxy(path, net, report, getattr(database, "info", None))
+        self.notes.append(f"proxy pretrained on synthetic distortions at the start of the run ({path}), frozen")
+        return net
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly (all ranks' RNG and loader states)."""
+        codec_state = {k: v.detach().cpu() for k, v in self.codec.state_dict().items()}
+        digest = hashlib.sha256()
+        for k, v in codec_state.items():
+            digest.update(k.encode())
+            digest.update(v.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b"")
+        mine = {"rng": rng_state(), "loader": plain(self.loader.state_dict()), "codec_sha256": digest.hexdigest()}
+        per_rank = ddp.gather(mine, self.dist)
+        if len({r["codec_sha256"] for r in per_rank}) > 1:
+            raise TrainingError(f"the codec weights differ between DDP ranks at step {self.step}; this is a bug")
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "config": self.config.to_dict(),
+            "codec": codec_state,
+            "proxy": None if self.proxy is None else {k: v.detach().cpu() for k, v in self.proxy.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict(),
+            "proxy_optimizer": None if self.proxy_optimizer is None else self.proxy_optimizer.state_dict(),
+            "scheduler": {"lr": learning_rate(self.config, max(self.step, 1)), "lr_base": self.config.lr,
+                          "lr_drop_step": self.config.lr_drop_step, "lr_drop_factor": self.config.lr_drop_factor},
+            "ranks": per_rank,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        if len(state["ranks"]) != self.dist.world_size:
+            raise CheckpointError(f"the checkpoint was written by {len(state['ranks'])} process(es); resume it with "
+                                  f"the same number (got {self.dist.world_size})")
+        self.codec.load_state_dict(state["codec"])
+        if self.proxy is not None and state["proxy"] is not None:
+            self.proxy.load_state_dict(state["proxy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        if self.proxy_optimizer is not None:
+            self.proxy_optimizer.load_state_dict(state["proxy_optimizer"])
+        mine = state["ranks"][self.dist.rank]
+        self.loader.load_state_dict(mine["loader"])
+        set_rng_state(mine["rng"])
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+
+    def save(self, kept: bool) -> None:
+        """Write ``checkpoints/last.pt`` (and ``step_<K>.pt`` if ``kept``); collective under DDP."""
+        self._finish_pending()
+        state = self.state()
+        if self.dist.is_main:
+            self._log_file.flush()
+            atomic_save(state, self.ckpt_dir / "last.pt")
+            if kept:
+                self._save_model(self.ckpt_dir / f"step_{self.step}.pt", training=state)
+        ddp.barrier(self.dist)
+
+    def _save_model(self, path: Path, training: dict | None = None) -> Path:
+        """The codec after ``update()`` (a copy), loadable by ``load_checkpoint`` / ``LearnedCodec``."""
+        from proxiqa_lab.models import save_checkpoint
+
+        codec = copy.deepcopy(self.codec).cpu().eval()
+        codec.update(force=True)
+        extra = dict(lmbda=self.config.lmbda, objective=self.objective.name, step=self.step,
+                     alpha=self.config.alpha, profile=self.config.profile, notes=list(self.notes))
+        if training is not None:
+            extra["training"] = training
+        return save_checkpoint(path, codec, **extra)
+
+    # ------------------------------------------------------------------ steps
+    def codec_step(self, x: torch.Tensor, step: int) -> tuple[dict[str, float], torch.Tensor, torch.Tensor | None]:
+        """One codec update (eq. 8/10/13/14) and one auxiliary-loss update; returns (values, x̂, M̂)."""
+        cfg = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        if self.proxy is not None:
+            self.proxy.requires_grad_(False)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        out = self.codec_ddp(x)
+        terms = codec_loss(self.objective, x, out, lmbda=cfg.lmbda, alpha=cfg.alpha,
+                           metric_scale=self.metric_scale, proxy=self.proxy)
+        aux_loss = self.codec.aux_loss()
+        x_hat = out["x_hat"].detach()
+        with torch.no_grad():
+            mse_clamped = (x - x_hat.clamp(0, 1)).pow(2).mean()
+        names = ["loss", "bpp", "mse"] + (["proxy"] if "proxy" in terms else [])
+        values = torch.stack([terms[k].detach().float() for k in names] + [aux_loss.detach().float(),
+                                                                          mse_clamped.float()]).tolist()
+        row = dict(zip(names, values[: len(names)]))
+        row["aux_loss"], mse_c = values[len(names)], values[len(names) + 1]
+        self._check_finite(step, row)
+        terms["loss"].backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], cfg.grad_clip)
+        self.optimizer.step()
+        aux_loss.backward()
+        self.aux_optimizer.step()
+        if self.proxy is not None:
+            self.proxy.requires_grad_(self.objective.trains_proxy)
+        row["psnr"] = 10 * math.log10(1 / max(mse_c, 1e-10))
+        row["lr"] = learning_rate(cfg, step)
+        m_hat = terms.get("m_hat")
+        return row, x_hat, m_hat
+
+    def proxy_step(self, x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> float:
+        """One ProxIQA update on the latest reconstructions and their true scores, eq. (11)."""
+        from proxiqa_lab.losses import metric_loss
+
+        self.proxy_optimizer.zero_grad(set_to_none=True)
+        m_hat = self.proxy_ddp(x, x_hat)
+        loss = metric_loss(m_hat, m.to(device=m_hat.device, dtype=m_hat.dtype))
+        loss.backward()
+        self.proxy_optimizer.step()
+        return float(loss.detach())
+
+    def _check_finite(self, step: int, values: dict[str, float]) -> None:
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if ddp.broadcast_flag(bool(bad), self.dist, self.device):
+            what = ", ".join(f"{k}={values[k]}" for k in bad) if bad else "on another rank"
+            raise TrainingError(
+                f"non-finite value at step {step} ({what}) with objective {self.objective.name!r}; training "
+                f"stopped, the last good checkpoint ({self.ckpt_dir / 'last.pt'}) is untouched. Try a lower lr, "
+                f"grad_clip, or another lmbda/alpha"
+            )
+
+    def _metric(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return self.objective.true_metric(x, x_hat)
+
+    def _finish(self, step: int, x, x_hat, m, row: dict) -> None:
+        """Use the true scores ``m`` of batch ``step``: proxy step (eq. 11) and its log row."""
+        m_vals = m.tolist()
+        row["metric_true"] = float(np.mean(m_vals))
+        row["metric_true_std"] = float(np.std(m_vals))
+        self._check_finite(step, {"metric_true": row["metric_true"]})
+        if self.objective.trains_proxy:
+            row["metric_loss"] = self.proxy_step(x, x_hat, m)
+            self._check_finite(step, {"metric_loss": row["metric_loss"]})
+        self._write(row)
+
+    def _finish_pending(self) -> None:
+        if self._pending is not None:
+            step, x, x_hat, future, row = self._pending
+            self._pending = None
+            self._finish(step, x, x_hat, future.result(), row)
+
+    def train_step(self, step: int) -> dict:
+        """Steps (i)-(iii) of the alternation for batch ``step``."""
+        start = time.perf_counter()
+        x = next(self.loader).to(self.device, non_blocking=True)
+        values, x_hat, m_hat = self.codec_step(x, step)
+        row: dict[str, Any] = {"step": step, **values}
+        row["proxy_loss"] = row.pop("proxy", float("nan"))
+        if m_hat is not None:
+            row["metric_proxy"] = float(m_hat.mean())
+            row["metric_proxy_std"] = float(m_hat.std(correction=0)) if m_hat.numel() > 1 else 0.0
+        logged = step % self.config.log_every == 0 or step == self.config.steps
+        needs_metric = self.objective.trains_proxy or (self.objective.uses_proxy and logged)
+        if not needs_metric:
+            row["seconds"] = time.perf_counter() - start
+            if logged:
+                self._write(row)
+            return row
+        x_hat = x_hat.clamp(0, 1)
+        if self.overlap:
+            future: Future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.cpu())
+            self._finish_pending()
+            row["seconds"] = time.perf_counter() - start
+            self._pending = (step, x, x_hat, future, row if logged else {**row, "_skip": True})
+        else:
+            m = self._metric(x, x_hat)
+            row["seconds"] = time.perf_counter() - start
+            self._finish(step, x, x_hat, m, row if logged else {**row, "_skip": True})
+        return row
+
+    # ------------------------------------------------------------------ log
+    def _open_log(self, upto: int) -> None:
+        """Open ``log.csv`` for appending, dropping rows after step ``upto`` (no duplicates on resume)."""
+        if not self.dist.is_main:
+            return
+        rows: list[dict] = []
+        if self.log_path.is_file():
+            with open(self.log_path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step") and int(float(r["step"])) <= upto]
+        tmp = self.log_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.log_path)
+        self._log_file = open(self.log_path, "a", newline="")
+        self._writer = csv.DictWriter(self._log_file, fieldnames=LOG_COLUMNS, extrasaction="ignore", restval="")
+
+    def _write(self, row: dict) -> None:
+        if row.pop("_skip", False):
+            return
+        if self.dist.is_main:
+            self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
+            self._log_file.flush()
+        if self._pbar is not None:
+            post = {"loss": f"{row['loss']:.4g}", "bpp": f"{row['bpp']:.3f}", "psnr": f"{row['psnr']:.2f}"}
+            if "metric_true" in row:
+                post["M"] = f"{row['metric_true']:.3g}"
+            if "metric_proxy" in row:
+                post["M^"] = f"{row['metric_proxy']:.3g}"
+            self._pbar.set_postfix(post, refresh=False)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Run:
+        """Resume from ``checkpoints/last.pt`` when present, train to ``config.steps``, write the models."""
+        cfg = self.config
+        self.build()
+        last = self.ckpt_dir / "last.pt"
+        if last.is_file():
+            state = load_state(last)
+            self.load(state)
+            if self.dist.is_main:
+                print(f"resuming from step {self.step} ({self.out})", file=sys.stderr)
+        if self.dist.is_main:
+            self._write_metadata("running")
+        self._open_log(self.step)
+        previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-metric") if self.overlap else None
+        try:
+            if self.dist.is_main and cfg.progress:
+                from tqdm.auto import tqdm
+
+                self._pbar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.objective.name} λ={cfg.lmbda:g}",
+                                  unit="step", dynamic_ncols=True)
+            keep = set(cfg.keep_checkpoints_at)
+            while self.step < cfg.steps:
+                step = self.step + 1
+                t0 = time.perf_counter()
+                self.train_step(step)
+                self.step = step
+                self.elapsed += time.perf_counter() - t0
+                if self._pbar is not None:
+                    self._pbar.update(1)
+                if step % cfg.checkpoint_every == 0 or step in keep or step == cfg.steps:
+                    self.save(kept=step in keep)
+            self._finish_pending()
+            if self.dist.is_main:
+                self._save_model(self.out / "model.pt")
+                if self.proxy is not None:
+                    from proxiqa_lab.models import save_checkpoint
+
+                    save_checkpoint(self.out / "proxy.pt", copy.deepcopy(self.proxy).cpu(), metric=self.objective.metric,
+                                    m_bar=self.objective.m_bar, step=self.step, objective=self.objective.name,
+                                    frozen=not self.objective.trains_proxy)
+                self._write_metadata("complete")
+            ddp.barrier(self.dist)
+        finally:
+            if self._pending is not None:
+                self._pending[3].cancel()
+                self._pending = None
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            if self._pbar is not None:
+                self._pbar.close()
+            if self._log_file is not None:
+                self._log_file.close()
+            torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        return Run(self.out, cfg)
+
+    def _write_metadata(self, status: str) -> None:
+        meta = {
+            "status": status,
+            "step": self.step,
+            "objective": {"name": self.objective.name, "kind": self.objective.kind, "metric": self.objective.metric,
+                          "m_bar": self.objective.m_bar, "metric_scale": self.metric_scale},
+            "lmbda_convention": "CompressAI: loss = lmbda * 255^2 * MSE + bpp (x in [0, 1])",
+            "alpha_source": "0.5: the released code (treammm/Compression) weighs proxy and 255^2-MSE terms equally",
+            "overlap_metric": self.overlap,
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "data": self.data_description,
+            "notes": self.notes,
+            "torch": torch.__version__,
+        }
+        tmp = self.out / ".run.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, self.out / "run.json")
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
+    """Check ``out`` against ``config`` (resume) or make sure it is new/empty; write ``config.json``."""
+    stored_path = out / "config.json"
+    if not resume and out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out {str(out)!r} exists and is not empty; a new run needs an empty or new folder "
+                         f"(nothing is deleted: pick another --out, or remove the old run yourself)")
+    if stored_path.is_file():
+        stored = json.loads(stored_path.read_text())
+        diff = config_diff(stored, config.to_dict())
+        if diff:
+            details = "; ".join(f"{k}: stored {stored.get(k)!r}, given {getattr(config, k, None)!r}" for k in diff)
+            raise ValueError(f"{str(out)!r} holds a run with another configuration ({details}). Resume it with the "
+                             f"same settings, or train into a new --out folder")
+    elif out.exists() and any(p.name not in ("log.csv",) for p in out.iterdir()):
+        raise ValueError(f"--out {str(out)!r} is not empty and holds no training run (no config.json); "
+                         f"pick a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".config.json.tmp"
+    tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    os.replace(tmp, stored_path)
+
+
+def default_out(config: TrainConfig) -> Path:
+    from proxiqa_lab.paths import runs_root
+
+    name = f"{config.profile}-{config.architecture}{config.N}-{config.objective}-lmbda{config.lmbda:g}"
+    return runs_root() / name.replace(":", "_").replace("+", "_")
+
+
+def train(
+    config: TrainConfig | str | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    metric: MetricFn | None = None,
+    resume: bool = True,
+    **overrides: Any,
+) -> Run:
+    """Train a codec (and its proxy) into a run folder; resume it if the folder holds a checkpoint.
+
+    Args:
+        config: a :class:`TrainConfig`, a profile name (``"smoke"``, ``"lab"``, ``"paper"``) or ``None`` (lab).
+        out: the run folder (default ``runs/<profile>-<arch><N>-<objective>-lmbda<λ>``).
+        metric: a callable ``M(x, x_hat) -> (N,)`` scores, for ``objective="proxy:custom"`` (needs ``m_bar``).
+        resume: continue a run found in ``out`` (its config must match); ``False`` requires an empty ``out``.
+        **overrides: any ``TrainConfig`` field, e.g. ``objective="proxy:vmaf", lmbda=0.0067, steps=500``.
+
+    Returns:
+        The :class:`Run` (``.log``, ``.model_path``, ``.proxy_path``).
+
+    Raises:
+        ValueError: for bad settings or a conflicting run folder (before any work is done).
+        TrainingError: when a loss becomes NaN/Inf (the last good checkpoint is kept).
+    """
+    if callable(overrides.get("objective")):
+        metric = overrides["objective"]
+        overrides["objective"] = "proxy:custom"
+    cfg = make_config(config, **overrides)
+    parse_objective(cfg.objective, m_bar=cfg.m_bar, metric_fn=metric)
+    out = Path(out) if out is not None else default_out(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 checks and prepares the folder
+        _prepare_out(out, cfg, resume)
+    return Trainer(cfg, out, metric=metric).run()
