@@ -48,6 +48,21 @@ def time_loader(sources, batches: int) -> dict:
             "batch_size": loader.batch_size, "patch_size": loader.patch_size}
 
 
+def time_overlap(sources, steps: int, step_s: float) -> dict:
+    """Seconds per step of a loop that waits ``step_s`` (a GPU step leaves the CPU free)."""
+    out = {"step_ms": step_s * 1000}
+    for prefetch in (0, 2):
+        loader = PatchLoader(sources, seed=0, prefetch=prefetch).preload()
+        next(loader)
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(loader)
+            time.sleep(step_s)
+        out[f"prefetch{prefetch}_ms_per_step"] = round((time.perf_counter() - start) / steps * 1000, 2)
+        loader.close()
+    return out
+
+
 def time_verification(root: Path) -> dict | None:
     """status() of every present dataset: with the size/mtime manifest, then hashing everything."""
     names = [n for n in DATASETS if status(n, root).complete]
@@ -86,23 +101,31 @@ def main() -> None:
         sources, label = sample_images(), SAMPLE_IMAGES_LABEL
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "load_average_1min_at_start": round(os.getloadavg()[0], 2),
                     "torch_threads": torch.get_num_threads()},
         "loader": {"sources": label, **time_loader(sources, args.batches)},
+        "overlap": time_overlap(sources, args.batches // 2, 0.02),
         "verification": time_verification(root),
     }
     out = reports_root() / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     (out / "data_speed.json").write_text(json.dumps(result, indent=2) + "\n")
-    loader, ver = result["loader"], result["verification"]
+    loader, ver, ov = result["loader"], result["verification"], result["overlap"]
     lines = [
         "# Data-layer speed", "",
-        f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs. "
+        f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, load average "
+        f"{result['machine']['load_average_1min_at_start']} at start (shared machine). "
         "Command: `python benchmarks/data_speed.py`.", "",
         f"- PatchLoader ({loader['sources']}, {loader['num_sources']} sources, batches of "
         f"{loader['batch_size']}x3x{loader['patch_size']}x{loader['patch_size']}): "
         f"**{loader['ms_per_batch_best']} ms per batch** (best of 3 runs of {args.batches}; "
         f"runs {loader['ms_per_batch_runs']}); decoding all sources once took {loader['preload_s']} s.",
     ]
+    lines.append(
+        f"- A loop of next(loader) plus a {ov['step_ms']:.0f} ms wait (a GPU-bound step): "
+        f"{ov['prefetch0_ms_per_step']} ms per step without prefetch, "
+        f"{ov['prefetch2_ms_per_step']} ms with `prefetch=2`."
+    )
     if ver:
         lines.append(
             f"- Re-verifying {ver['megabytes']} MB ({', '.join(ver['datasets'])}): "

@@ -43,9 +43,10 @@ import io
 import math
 import subprocess
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -339,6 +340,7 @@ class FFmpegCodec(ClassicalCodec):
     muxer: ClassVar[str] = ""
     demuxer: ClassVar[str] = ""
     suffix: ClassVar[str] = ".bin"
+    err_detect: ClassVar[str] = "explode"
 
     def encoder_args(self, quality: float) -> list[str]:
         raise NotImplementedError
@@ -363,7 +365,7 @@ class FFmpegCodec(ClassicalCodec):
         with tempfile.TemporaryDirectory(prefix="proxiqa-") as tmp:
             inp = Path(tmp) / f"in{self.suffix}"
             inp.write_bytes(bytes(data))
-            args = ["-err_detect", "explode", "-xerror", "-f", self.demuxer, "-i", str(inp),
+            args = ["-err_detect", self.err_detect, "-xerror", "-f", self.demuxer, "-i", str(inp),
                     "-frames:v", "1", "-pix_fmt", "rgb24", "-c:v", "ppm", "-f", "image2pipe", "pipe:1"]
             out = _run_ffmpeg(args, None, f"{self.name} decode of {len(data)} bytes", BitstreamError)
         try:
@@ -377,14 +379,21 @@ class HEVC(FFmpegCodec):
     """HEVC intra (one I frame) with libx265.
 
     ``-c:v libx265 -pix_fmt yuv444p|yuv420p -preset slow -x265-params
-    crf=C:keyint=1:info=0:log-level=error -f hevc``, C searched in [4, 51] as an integer (the
-    size of a single frame only changes at integer CRF steps; CRF 4 is far above 2 bpp). 4:4:4 gives the
-    Main 4:4:4 (RExt) profile, 4:2:0 the Main profile. ``info=0`` drops x265's
-    version/settings SEI (about 2 kB that no decoder needs). Size: the Annex-B stream.
+    crf=C:keyint=1:info=0:hash=2:log-level=error -f hevc``, C searched in [4, 51] as an integer
+    (a single frame's size only changes at integer CRF steps; CRF 4 is far above 2 bpp).
+    4:4:4 gives the Main 4:4:4 (RExt) profile, 4:2:0 the Main profile. ``info=0`` drops x265's
+    version/settings SEI (about 2 kB no decoder needs); ``hash=2`` appends the decoded-picture
+    CRC SEI (15 bytes). ffmpeg's HEVC decoder conceals a stream cut inside the slice data
+    without any error, and it verifies only MD5 picture hashes, so the SEI serves as an
+    end-of-picture marker: a stream that does not end with it is rejected as truncated.
+    Size: the Annex-B stream.
 
     Args:
         chroma: "444" or "420".
-        preset: x265 preset; "slow" costs about as much as "medium" on a single frame.
+        preset: x265 preset (default "slow"; on a single intra frame it costs little more than
+            "medium").
+        tune: x265 tuning, e.g. "psnr" (adds ``-tune psnr``: no adaptive quantization and no
+            psycho-visual RD, closer to HM's objective-only decisions). Default: x265's own.
     """
 
     name = "hevc444"
@@ -395,16 +404,37 @@ class HEVC(FFmpegCodec):
     muxer = demuxer = "hevc"
     suffix = ".hevc"
 
-    def __init__(self, points=None, *, chroma: str = "444", preset: str = "slow", **kwargs) -> None:
+    def __init__(self, points=None, *, chroma: str = "444", preset: str = "slow", tune: str | None = None,
+                 **kwargs) -> None:
         if chroma not in ("444", "420"):
             raise ValueError(f"chroma must be '444' or '420', got {chroma!r}")
         self.name = f"hevc{chroma}"
         self.pix_fmt = f"yuv{chroma}p"
         self.preset = preset
+        self.tune = tune
         super().__init__(points, **kwargs)
 
     def encoder_args(self, quality: float) -> list[str]:
-        return ["-preset", self.preset, "-x265-params", f"crf={int(quality)}:keyint=1:info=0:log-level=error"]
+        params = f"crf={int(quality)}:keyint=1:info=0:hash=2:log-level=error"
+        tune = ["-tune", self.tune] if self.tune else []
+        return ["-preset", self.preset, *tune, "-x265-params", params]
+
+    def decode(self, data: bytes, point: float | None = None) -> np.ndarray:
+        if isinstance(data, (bytes, bytearray)) and data and not _ends_with_picture_hash(bytes(data)):
+            raise BitstreamError(f"cannot decode this {self.name} bitstream ({len(data)} bytes): it does not "
+                                 "end with the decoded-picture-hash SEI this codec writes, so it is truncated "
+                                 "or was not written by this codec")
+        return super().decode(data, point)
+
+
+def _ends_with_picture_hash(data: bytes) -> bool:
+    """Whether an HEVC Annex-B stream ends with a complete decoded-picture-hash suffix SEI."""
+    i = data.rfind(b"\x00\x00\x01")
+    nal = data[i + 3 :] if i >= 0 else b""
+    if len(nal) < 5:
+        return False
+    is_suffix_sei = (nal[0] >> 1) & 0x3F == 40
+    return is_suffix_sei and nal[2] == 132 and len(nal) >= 2 + 2 + nal[3] + 1
 
 
 class AV1(FFmpegCodec):
@@ -412,8 +442,9 @@ class AV1(FFmpegCodec):
 
     ``-c:v libaom-av1 -usage allintra -still-picture 1 -cpu-used 6 -pix_fmt yuv444p -crf Q
     -b:v 0 -f obu``, Q (integer) searched in [0, 63]; 4:4:4 is AV1's High profile. Size: the
-    low-overhead OBU stream (as in an AVIF item, without the AVIF boxes). ``cpu-used 6`` takes
-    about 0.4 s for a 768x512 image on one core (``4`` takes about 1.4 s for ~2% fewer bytes).
+    low-overhead OBU stream (as in an AVIF item, without the AVIF boxes). ``cpu_used=6`` keeps
+    the per-image rate search affordable on a small CPU; lower values give slightly smaller
+    files for much more time.
     """
 
     name = "av1"
@@ -441,8 +472,9 @@ class VVC(FFmpegCodec):
 
     ``-c:v libvvenc -pix_fmt yuv420p10le -preset faster -qp Q -f vvc``, Q (integer) searched
     in [4, 63]. This libvvenc build takes only ``yuv420p10le``, so VVC is 4:2:0 10-bit here.
-    Encoder defaults are kept (perceptual QPA on). Size: the Annex-B stream. ``faster`` takes
-    about 0.75 s for a 768x512 image; ``fast`` about 4 s for ~2% fewer bytes.
+    Encoder defaults are kept (perceptual QPA on). Size: the Annex-B stream. The ``faster``
+    preset keeps the rate search affordable; slower presets give slightly smaller files for
+    several times the time.
     """
 
     name = "vvc"

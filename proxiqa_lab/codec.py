@@ -34,8 +34,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 
+from proxiqa_lab.data import load_image, save_image, to_tensor, to_uint8
 from proxiqa_lab.device import default_device
-from proxiqa_lab.errors import BitstreamError, ImageError
+from proxiqa_lab.errors import BitstreamError, CheckpointError, ImageError
 from proxiqa_lab.models import architecture_of, load_checkpoint
 
 __all__ = [
@@ -53,6 +54,8 @@ MAGIC = b"PXQA"
 FORMAT_VERSION = 1
 #: Stable one-byte ids of the codec architectures a stream can name.
 ARCHITECTURE_IDS = {"bls": 1, "bmshj": 2}
+_UMASK = os.umask(0o022)  # read the process umask (setting it back at once)
+os.umask(_UMASK)
 _FIXED = struct.Struct(">4sBBII")  # magic, version, architecture id, config CRC, weights CRC
 _CRC = struct.Struct(">I")
 
@@ -114,8 +117,6 @@ def encode_file(
     Returns:
         The rate in bits per pixel, from the bytes written.
     """
-    from proxiqa_lab.data import load_image
-
     out = Path(out)
     _check_output(out, [image, checkpoint], force)
     img = load_image(image)
@@ -139,8 +140,6 @@ def decode_file(
     Returns:
         The stream's rate in bits per pixel.
     """
-    from proxiqa_lab.data import save_image
-
     inp, out_png = Path(inp), Path(out_png)
     _check_output(out_png, [inp, checkpoint], force)
     if out_png.suffix.lower() != ".png":
@@ -170,8 +169,6 @@ class LearnedCodec:
             raise ValueError(f"checkpoints must be a non-empty list of checkpoint paths, got {checkpoints!r}")
         missing = [str(p) for p in checkpoints if not Path(p).is_file()]
         if missing:
-            from proxiqa_lab.errors import CheckpointError
-
             raise CheckpointError(f"checkpoint(s) not found: {missing}")
         self.name = name
         self.points = list(checkpoints)
@@ -214,7 +211,7 @@ def _prepare(model: nn.Module) -> _Identity:
     weights_crc = 0
     for key, tensor in model.state_dict().items():
         weights_crc = zlib.crc32(key.encode(), weights_crc)
-        weights_crc = zlib.crc32(tensor.detach().cpu().contiguous().numpy().tobytes(), weights_crc)
+        weights_crc = zlib.crc32(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes(), weights_crc)
     config = ",".join(f"{k}={v!r}" for k, v in sorted(model.config.items()))
     return _Identity(name, zlib.crc32(f"{name}:{config}".encode()), weights_crc)
 
@@ -228,8 +225,6 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def _encode(model: nn.Module, img: np.ndarray, identity: _Identity) -> bytes:
-    from proxiqa_lab.data import to_tensor
-
     img = np.asarray(img)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
         raise ImageError(
@@ -253,8 +248,6 @@ def _encode(model: nn.Module, img: np.ndarray, identity: _Identity) -> bytes:
 
 
 def _decode(model: nn.Module, data: bytes, identity: _Identity) -> np.ndarray:
-    from proxiqa_lab.data import to_uint8
-
     h, w, shape, strings = _parse(data, identity, model)
     with torch.no_grad():
         x_hat = model.decompress([[s] for s in strings], shape)["x_hat"]
@@ -290,7 +283,9 @@ def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int
     if len(data) < expected:
         raise BitstreamError(f"truncated bitstream: the header declares {expected} bytes, only {len(data)} are present")
     if len(data) > expected:
-        raise BitstreamError(f"corrupt bitstream: {len(data) - expected} unexpected bytes after the declared {expected}")
+        raise BitstreamError(
+            f"corrupt bitstream: {len(data) - expected} unexpected bytes after the declared {expected}"
+        )
     (crc,) = _CRC.unpack_from(data, len(data) - _CRC.size)
     if crc != zlib.crc32(data[: -_CRC.size]):
         raise BitstreamError("corrupt bitstream: checksum mismatch (the stream was altered or damaged)")
@@ -315,7 +310,7 @@ def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int
         raise BitstreamError(
             f"corrupt bitstream: image {h}x{w}, latent {lh}x{lw} and {count} strings do not fit this model"
         )
-    strings, pos = [], pos
+    strings = []
     for n in lengths:
         strings.append(data[pos : pos + n])
         pos += n
@@ -375,6 +370,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

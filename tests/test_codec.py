@@ -171,6 +171,9 @@ def test_files_round_trip_with_real_bytes(tmp_path, ckpt, small):
     # decode_file runs on the default device; decode the same checkpoint there for the comparison.
     assert np.array_equal(load_image(tmp_path / "out.png"), decode_image(load_checkpoint(ckpt)[0], data))
     assert sorted(os.listdir(tmp_path)) == ["in.png", "in.pxqa", "out.png"]  # no temporary files left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "in.pxqa").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_files_are_never_clobbered(tmp_path, ckpt, small):

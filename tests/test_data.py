@@ -358,6 +358,11 @@ def test_16bit_rgb_is_rounded_not_truncated(tmp_path):
     # v / 257 rounded: 385 -> 1.498 -> 1, 386 -> 1.502 -> 2 (truncating to the high byte gives 1, 1)
     np.testing.assert_array_equal(img, [[[0, 1, 2], [255, 201, 200]]])
 
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "d.tif", values, photometric="rgb")
+    with pytest.warns(ImageConversionWarning, match="16-bit"):
+        np.testing.assert_array_equal(load_image(tmp_path / "d.tif"), img)
+
 
 def test_16bit_rgba_and_gray(tmp_path):
     rgba = np.array([[[65535, 0, 25700, 0], [65535, 0, 25700, 65535]]], dtype=np.uint16)
@@ -444,3 +449,28 @@ def test_kodak_images_load_as_rgb(kodak_root):
         warnings.simplefilter("error")
         shapes = {load_image(p).shape for p in dataset_files("kodak", kodak_root)[:4]}
     assert shapes == {(512, 768, 3), (768, 512, 3)}
+
+
+@needs_mirror
+def test_bsds500_from_its_registered_tarball(tmp_path, monkeypatch):
+    """The real BSDS500 layout: one archive URL, images under BSR/BSDS500/data/images/<split>/."""
+    archive = tmp_path / "BSR_bsds500.tar"  # uncompressed, to keep the test fast
+    with tarfile.open(archive, "w") as tar:
+        for rel in DATASETS["bsds500"].files:
+            tar.add(MIRROR / "bsds500" / rel, arcname=f"BSR/BSDS500/data/images/{rel}")
+    url = DATASETS["bsds500"].urls["train/2092.jpg"]
+    requested = []
+
+    def fake_urlopen(request, timeout=None):
+        requested.append(request.full_url)
+        if request.full_url != url:
+            raise urllib.error.URLError("no route to host")
+        return open(archive, "rb")
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    root = tmp_path / "data"
+    paths = fetch("bsds500", root)
+    assert requested == [url] and len(paths) == 500
+    assert [len(dataset_files("bsds500", root, s)) for s in ("train", "val", "test")] == [200, 100, 200]
+    assert status("bsds500", root).complete
+    assert not (root / "bsds500" / ".download").exists()

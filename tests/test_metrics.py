@@ -160,7 +160,8 @@ def test_input_types_agree(pairs, tmp_path):
 def test_tensor_is_rounded_like_png(pairs):
     refs, dists = pairs
     x = (to_tensor(dists) + 0.4 / 255).clamp(max=1)  # rounds back to the same uint8 values
-    np.testing.assert_array_equal(score(refs, x, ("psnr_avg",))["psnr_avg"], score(refs, dists, ("psnr_avg",))["psnr_avg"])
+    from_tensor, from_uint8 = score(refs, x, ("psnr_avg",)), score(refs, dists, ("psnr_avg",))
+    np.testing.assert_array_equal(from_tensor["psnr_avg"], from_uint8["psnr_avg"])
 
 
 def test_mixed_sizes_are_grouped(photo):
@@ -183,7 +184,8 @@ def test_ms_ssim_small_patches_need_explicit_padding(photo):
     assert padded["ms_ssim"][0] == explicit["ms_ssim"][0]
     assert padded["vmaf"][0] == score(ref, dist, ("vmaf",))["vmaf"][0]  # other metrics unpadded
     big_r, big_d = photo[:200, :200], jpeg(photo[:200, :200], 20)
-    assert score(big_r, big_d, ("ms_ssim",), ms_ssim_pad=True)["ms_ssim"][0] == score(big_r, big_d, ("ms_ssim",))["ms_ssim"][0]
+    unpadded = score(big_r, big_d, ("ms_ssim",))["ms_ssim"]
+    assert score(big_r, big_d, ("ms_ssim",), ms_ssim_pad=True)["ms_ssim"][0] == unpadded[0]
 
 
 # ---------------------------------------------------------------- errors
@@ -210,7 +212,7 @@ def test_bad_inputs_raise_clear_errors(photo):
     ref = photo[:64, :64]
     with pytest.raises(MetricError, match="got 2 reference and 1 distorted"):
         score(np.stack([ref, ref]), ref)
-    with pytest.raises(MetricError, match="unknown metric.*'vmafx'.*allowed: psnr_avg, ssim, ms_ssim, vif, vmaf, vmaf_neg"):
+    with pytest.raises(MetricError, match="'vmafx'; allowed: psnr_avg, ssim, ms_ssim, vif, vmaf, vmaf_neg"):
         score(ref, ref, ("vmafx",))
     with pytest.raises(MetricError, match="grayscale"):
         score(ref[..., 0], ref[..., 0])
@@ -233,7 +235,8 @@ def test_bad_inputs_raise_clear_errors(photo):
 
 # ---------------------------------------------------------------- CLI
 def test_cli_single_pair_json_and_table(photo, tmp_path, capsys):
-    ref, dist = save_png(tmp_path / "ref.png", photo[:128, :128]), save_png(tmp_path / "dist.png", jpeg(photo[:128, :128], 20))
+    ref = save_png(tmp_path / "ref.png", photo[:128, :128])
+    dist = save_png(tmp_path / "dist.png", jpeg(photo[:128, :128], 20))
     assert cli_main(["metrics", str(ref), str(dist), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     expected = score(photo[:128, :128], jpeg(photo[:128, :128], 20), ("psnr_avg", "ssim", "vif", "vmaf", "vmaf_neg"))

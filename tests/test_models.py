@@ -188,6 +188,9 @@ def test_checkpoint_round_trip_proxiqa(tmp_path):
     path = save_checkpoint(tmp_path / "proxy.pt", net, step=7)
     raw = torch.load(path, weights_only=True)
     assert raw["architecture"] == "proxiqa" and raw["config"] == {"patch_size": 16} and raw["step"] == 7
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     loaded, extra = load_checkpoint(path, device="cpu")
     x, x_hat = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
     assert torch.equal(loaded(x, x_hat), net(x, x_hat))
@@ -286,6 +289,7 @@ def test_load_checkpoint_errors(tmp_path):
     torch.save(bad, tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="does not match its architecture 'proxiqa'"):
         load_checkpoint(tmp_path / "mismatch.pt")
-    torch.save({"architecture": "bls", "config": {"N": 8}, "state_dict": {}, "x": nn.Linear(1, 1)}, tmp_path / "code.pt")
+    code = {"architecture": "bls", "config": {"N": 8}, "state_dict": {}, "x": nn.Linear(1, 1)}
+    torch.save(code, tmp_path / "code.pt")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "code.pt")

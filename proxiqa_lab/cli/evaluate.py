@@ -78,8 +78,16 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from proxiqa_lab.evaluation import (ALL_METRICS, bd_summary, bd_table, evaluate, plot_rd, save_rd,
-                                        summary_markdown, write_text)
+    from proxiqa_lab.evaluation import (
+        ALL_METRICS,
+        bd_summary,
+        bd_table,
+        evaluate,
+        plot_rd,
+        save_rd,
+        summary_markdown,
+        write_text,
+    )
 
     metrics = tuple(args.metrics or ALL_METRICS)
     codecs = _codecs(args)
@@ -98,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{codec.name}: {len(df)} points in {time.perf_counter() - t0:.1f} s -> {json_path}")
         tables.append(df)
     df = pd.concat(tables, ignore_index=True)
+    from proxiqa_lab.metrics import METRICS
+
     for metric in metrics:
-        plot_rd(df, metric, out / f"rd_{metric}", title=f"{metric} ({args.dataset}, mean over images)")
+        plot_rd(df, metric, out / f"rd_{metric}", title=f"{METRICS[metric].label} ({args.dataset}, mean over images)")
     print(f"RD plots -> {out}/rd_<metric>.png/.svg")
     if len(codecs) > 1:
         per_image = bd_table(df, baseline, metrics, method=args.method)

@@ -272,6 +272,8 @@ def fetch(
                 _fetch_one(ds, rel, ds.files[rel], folder / rel, mirror)
                 manifest[rel] = _stat_key(folder / rel) + [ds.files[rel]]
         for url, rels in archives.items():
+            if log is not None:
+                log(f"{ds.name}: downloading {url} to extract {len(rels)} files ...")
             _fetch_from_archive(ds, url, rels, folder)
             for rel in rels:
                 manifest[rel] = _stat_key(folder / rel) + [ds.files[rel]]
@@ -279,14 +281,9 @@ def fetch(
     finally:
         _write_manifest(folder, manifest)
     if log is not None:
-        source = mirror or "public URLs"
-        kept = len(ds.files) - len(todo)
-        log(
-            f"{ds.name}: {len(ds.files)} files verified in {folder} "
-            f"({len(todo)} fetched from {source if todo else '-'}, {kept} already present"
-            + (f"; credits: {', '.join(extras)}" if extras else "")
-            + ")"
-        )
+        done = f"{len(todo)} fetched from {mirror or 'the public URLs'}" if todo else "all already present"
+        credits = f"; credits: {', '.join(extras)}" if extras else ""
+        log(f"{ds.name}: {len(ds.files)} files verified in {folder} ({done}{credits})")
     return [folder / rel for rel in ds.images()]
 
 

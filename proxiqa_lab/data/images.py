@@ -3,13 +3,13 @@
 :func:`load_image` converts other layouts and warns with :class:`ImageConversionWarning`:
 
 - gray (8-bit) -> RGB by repeating the channel;
-- 16-bit (gray or RGB, PNG) -> 8-bit with rounding, ``round(v / 257)``;
+- 16-bit (gray, RGB or RGBA; PNG, TIFF, PPM) -> 8-bit with rounding, ``round(v / 257)``;
 - palette -> RGB through the palette;
 - alpha (RGBA, LA, palette with transparency) -> composited over a white background,
   ``rgb * a + 255 * (1 - a)``, so transparent areas look as a viewer shows them.
 
-Pillow reads 16-bit RGB PNGs by dropping the low byte (truncation, not rounding), so those
-are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precision instead.
+Pillow reads 16-bit RGB(A) images by dropping the low byte (truncation, not rounding), so
+those are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precision instead.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def _to_8bit(values: np.ndarray, max_value: float) -> np.ndarray:
     return np.clip(np.rint(np.asarray(values, np.float64) * (255.0 / max_value)), 0, 255).astype(np.uint8)
 
 
-def _decode_16bit_png(path: Path, has_alpha: bool, size: tuple[int, int]) -> np.ndarray:
-    """Decode a 16-bit PNG at full precision with the kit's ffmpeg (rgb48le / rgba64le)."""
+def _decode_16bit(path: Path, has_alpha: bool, size: tuple[int, int]) -> np.ndarray:
+    """Decode a 16-bit image at full precision with the kit's ffmpeg (rgb48le / rgba64le)."""
     import imageio_ffmpeg
 
     pix_fmt, channels = ("rgba64le", 4) if has_alpha else ("rgb48le", 3)
@@ -75,9 +75,8 @@ def _decode_16bit_png(path: Path, has_alpha: bool, size: tuple[int, int]) -> np.
     w, h = size
     expected = w * h * channels * 2
     if result.returncode != 0 or len(result.stdout) != expected:
-        raise ImageError(
-            f"cannot decode 16-bit PNG {path}: {result.stderr.decode(errors='replace').strip() or 'short output'}"
-        )
+        reason = result.stderr.decode(errors="replace").strip() or "short output"
+        raise ImageError(f"cannot decode 16-bit image {path}: {reason}")
     return np.frombuffer(result.stdout, dtype="<u2").reshape(h, w, channels)
 
 
@@ -103,10 +102,12 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"image file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         with Image.open(path) as im:
-            rawmode = im.tile[0].args if im.tile else None  # e.g. "RGB;16B"; cleared by load()
+            args = im.tile[0].args if im.tile else None  # e.g. "RGB;16B"; cleared by load()
+            rawmode = args[0] if isinstance(args, tuple) and args else args
             im.load()
             mode, size, fmt = im.mode, im.size, im.format
-            if fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and isinstance(rawmode, str) and "16" in rawmode:
+            sixteen_bit = isinstance(rawmode, str) and "16" in rawmode
+            if mode in ("RGB", "RGBA", "LA") and sixteen_bit:
                 im = None  # Pillow truncated it to 8 bits; decode again at 16 bits
             else:
                 im = im.copy()
@@ -115,11 +116,11 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"cannot read image {path}: it is truncated or corrupt ({err})") from err
 
-    if im is None:  # 16-bit RGB(A) or gray+alpha PNG
-        data = _decode_16bit_png(path, has_alpha=mode in ("RGBA", "LA"), size=size)
+    if im is None:  # 16-bit RGB(A) or gray+alpha
+        data = _decode_16bit(path, has_alpha=mode in ("RGBA", "LA"), size=size)
         if data.shape[2] == 4:
             _warn(path, f"16-bit {mode} image composited on white and rounded to 8 bits (v / 257)")
-            return np.ascontiguousarray(_to_8bit(_composite_on_white(data[..., :3], data[..., 3], 65535), 65535))
+            return _to_8bit(_composite_on_white(data[..., :3], data[..., 3], 65535), 65535)
         _warn(path, f"16-bit {mode} image rounded to 8 bits (v / 257)")
         return np.ascontiguousarray(_to_8bit(data, 65535))
 
@@ -157,7 +158,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
     raise ImageError(
         f"{path}: image mode {mode!r} is not supported; allowed: 8-bit RGB, gray, palette, "
-        "RGBA/LA, 16-bit gray/RGB(A) PNG. Convert it to an 8-bit RGB PNG first."
+        "RGBA/LA, 16-bit gray/RGB(A). Convert it to an 8-bit RGB PNG first."
     )
 
 
@@ -220,6 +221,8 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
         )
     if arr.ndim == 3:
         arr = arr[None]
+    if not arr.flags.writeable:  # torch.from_numpy warns on read-only memory
+        arr = arr.copy()
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
 
 

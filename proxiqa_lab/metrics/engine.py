@@ -8,7 +8,7 @@ ships (libvmaf built in):
   ffmpeg's stdin and the reference one on a second pipe (``pipe:FD``) fed by a thread; no
   image touches the disk (benchmarks/metrics_speed.py compares this with a temporary raw file);
 * each video goes through ``format=yuv444p`` inside the filter graph, i.e. exactly ffmpeg's
-  default RGB -> YUV 4:4:4 conversion (swscale, BT.601, limited range);
+  default RGB -> YUV 4:4:4 conversion (swscale: BT.601, limited range; white -> Y 235);
 * libvmaf writes per-frame values to a JSON log and ``psnr`` per-frame plane PSNRs as frame
   metadata (6 decimals), both read back here.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import subprocess
 import tempfile
@@ -61,7 +60,7 @@ def ffmpeg_exe() -> str:
 
 
 def _temp_root() -> str | None:
-    """A RAM-backed temp folder where there is one (raw frames never touch the disk)."""
+    """A RAM-backed folder for the per-call logs where there is one."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 

@@ -89,7 +89,9 @@ def as_images(x: Any, what: str = "images") -> list[np.ndarray]:
         elif _is_tensor(item):
             arr = _tensor_to_uint8(item, f"{what}[{i}]")
             if len(arr) != 1:
-                raise MetricError(f"{what}[{i}]: items of a list must be single images (3, H, W), got {tuple(item.shape)}")
+                raise MetricError(
+                    f"{what}[{i}]: items of a list must be single images (3, H, W), got {tuple(item.shape)}"
+                )
             images.append(arr[0])
         else:
             raise MetricError(f"{what}[{i}]: expected a path or an image array, got {type(item).__name__}")
@@ -162,11 +164,15 @@ def score(
     names = check_metric_names(metrics)
     ref_list, dist_list = as_images(refs, "refs"), as_images(dists, "dists")
     if len(ref_list) != len(dist_list):
-        raise MetricError(f"got {len(ref_list)} reference and {len(dist_list)} distorted images; pass one of each per pair")
+        raise MetricError(
+            f"got {len(ref_list)} reference and {len(dist_list)} distorted images; pass one of each per pair"
+        )
     groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, (r, d) in enumerate(zip(ref_list, dist_list)):
         if r.shape != d.shape:
-            raise MetricError(f"pair {i}: reference is {r.shape[1]}x{r.shape[0]} but distorted is {d.shape[1]}x{d.shape[0]}")
+            raise MetricError(
+                f"pair {i}: reference is {r.shape[1]}x{r.shape[0]} but distorted is {d.shape[1]}x{d.shape[0]}"
+            )
         _check_sizes(r.shape, names, ms_ssim_pad, i)
         groups[r.shape].append(i)
 
@@ -182,6 +188,6 @@ def score(
                 for m, v in engine.run_batch(ref_batch[part], dist_batch[part], plain, n_threads).items():
                     out[m][rows] = v
             if padded:
-                res = engine.run_batch(reflect_pad(ref_batch[part]), reflect_pad(dist_batch[part]), ("ms_ssim",), n_threads)
-                out["ms_ssim"][rows] = res["ms_ssim"]
+                ref_pad, dist_pad = reflect_pad(ref_batch[part]), reflect_pad(dist_batch[part])
+                out["ms_ssim"][rows] = engine.run_batch(ref_pad, dist_pad, ("ms_ssim",), n_threads)["ms_ssim"]
     return out

@@ -26,6 +26,8 @@ __all__ = ["save_checkpoint", "load_checkpoint", "RESERVED_KEYS"]
 #: Keys a checkpoint always has; ``extra`` may not reuse them.
 RESERVED_KEYS = ("architecture", "config", "state_dict")
 
+_UMASK = os.umask(0o022)  # read the process umask (setting it back at once)
+os.umask(_UMASK)
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.device, torch.Size)
 
 
@@ -63,6 +65,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
             torch.save(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

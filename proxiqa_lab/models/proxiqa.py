@@ -35,7 +35,8 @@ class ProxIQANet(nn.Module):
         self.patch_size = patch_size
         stages = []
         for c_in, c_out in ((6, 16), (16, 32), (32, 64)):
-            stages += [nn.Conv2d(c_in, c_out, kernel_size=5, stride=1, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            conv = nn.Conv2d(c_in, c_out, kernel_size=5, stride=1, padding=2)
+            stages += [conv, nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*stages)
         self.fc = nn.Linear(64 * (patch_size // 8) ** 2, 1)
 

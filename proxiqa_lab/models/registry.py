@@ -10,7 +10,7 @@ from proxiqa_lab.models.bls import BLS
 from proxiqa_lab.models.bmshj import BMSHJ
 from proxiqa_lab.models.proxiqa import ProxIQANet
 
-__all__ = ["MODELS", "build_model", "architecture_of"]
+__all__ = ["MODELS", "architecture_of", "build_model", "config_keys"]
 
 #: Architecture name -> model class. Each class takes its config as keyword arguments
 #: and exposes it again as ``model.config``.

@@ -43,6 +43,7 @@ from proxiqa_lab.studies.rd import (
 )
 from proxiqa_lab.studies.results import load_results, record_results, save_table, to_jsonable
 from proxiqa_lab.studies.runtime import normalised_encode_times, runtime_table, time_codec
+from proxiqa_lab.studies.setup import data_status, environment, ffmpeg_info, start_session
 from proxiqa_lab.studies.settings import SETTINGS, StudySettings, settings_for
 from proxiqa_lab.studies.steps import training_steps_study
 
@@ -58,9 +59,12 @@ __all__ = [
     "checkpoint_at",
     "classical_codecs",
     "crop",
+    "data_status",
+    "environment",
     "eval_images",
     "evaluate_codecs",
     "explorer_grid",
+    "ffmpeg_info",
     "grid_specs",
     "image_proxy_score",
     "layer_shapes",
@@ -79,6 +83,7 @@ __all__ = [
     "save_study",
     "save_table",
     "settings_for",
+    "start_session",
     "summary_records",
     "table_iv",
     "tile_batch",

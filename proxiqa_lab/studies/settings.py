@@ -45,6 +45,7 @@ class StudySettings:
         runtime_repeats: timed repetitions per encode/decode (the median is kept).
         pretrain: options of the proxy pretraining of Sec. III-C.
         crop: side of the crops shown in visual comparisons.
+        torch_threads: torch CPU threads (``None``: torch's default).
     """
 
     profile: str
@@ -66,6 +67,7 @@ class StudySettings:
     runtime_repeats: int = 1
     pretrain: dict[str, Any] = field(default_factory=dict)
     crop: int = 192
+    torch_threads: int | None = None
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -99,7 +101,7 @@ SETTINGS: dict[str, StudySettings] = {
         eval_images=2,
         eval_datasets=("kodak", "wikipedia24"),
         classical_codecs=("jpeg", "jpeg2000"),
-        classical_points=(0.1, 0.3, 0.8, 1.6),
+        classical_points=(0.1, 0.3, 0.8, 2.0),
         alphas=(0.0, 0.5, 1.0),
         explorer_lambdas=(0.0067, 0.0932),
         explorer_steps=None,
@@ -109,6 +111,7 @@ SETTINGS: dict[str, StudySettings] = {
         runtime_repeats=1,
         pretrain={"patches_per_image": 2, "levels": 3, "epochs": 3, "images": 6},
         crop=192,
+        torch_threads=1,
     ),
     # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 5 rate points.
     "lab": StudySettings(

@@ -574,16 +574,18 @@ def predict(
     *,
     batch_size: int = 64,
     device: str | torch.device | None = None,
+    _output_affine: tuple[float, float] = (1.0, 0.0),
 ) -> np.ndarray:
     """Proxy scores ``M̂(x, x_hat)`` of the pairs ``indices`` (default: all), float64 (n,)."""
     dev = default_device(device)
     indices = np.arange(len(database)) if indices is None else np.asarray(indices)
+    scale, shift = _output_affine
     was_training = net.training
     net.eval()
     out = []
     for start in range(0, len(indices), batch_size):
         x, x_hat = _batch_tensors(database, indices[start : start + batch_size], dev)
-        out.append(net(x, x_hat).double().cpu().numpy())
+        out.append(net(x, x_hat).double().cpu().numpy() * scale + shift)
     net.train(was_training)
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -606,10 +608,11 @@ def evaluate_proxy(
     *,
     batch_size: int = 64,
     device: str | torch.device | None = None,
+    _output_affine: tuple[float, float] = (1.0, 0.0),
 ) -> dict[str, Any]:
     """PLCC/SROCC/RMSE of ``net`` against the true scores, overall and per kind."""
     indices = np.arange(len(database)) if indices is None else np.asarray(indices)
-    predicted = predict(net, database, indices, batch_size=batch_size, device=device)
+    predicted = predict(net, database, indices, batch_size=batch_size, device=device, _output_affine=_output_affine)
     true, kinds = database.scores[indices], database.kind[indices]
     result = correlation(predicted, true)
     result["per_kind"] = {k: correlation(predicted[kinds == k], true[kinds == k]) for k in dict.fromkeys(kinds.tolist())}
@@ -630,9 +633,10 @@ def pretrain_proxy(
     """Pretrain a ProxIQA network on a distortion database with the metric loss, eq. (11).
 
     The pairs are split by source image (:meth:`DistortionDatabase.split`); the network is
-    trained with Adam on the training pairs and scored on the held-out ones. The output
-    bias starts at the mean training score, so the first steps are not spent climbing from
-    0 to the metric's scale. The same seed gives the same network on the CPU.
+    trained with Adam on the training pairs and scored on the held-out ones. Training runs
+    on standardized scores; their mean and standard deviation are folded into the final
+    linear layer afterwards, so the returned network outputs the metric's own scale. The
+    same seed gives the same network on the CPU.
 
     Args:
         database: from :func:`build_distortion_database`.
@@ -667,11 +671,14 @@ def pretrain_proxy(
         torch.manual_seed(seed)
         net = ProxIQANet(patch_size=database.patch_size)
     fc = getattr(net, "fc", None)
-    if isinstance(fc, torch.nn.Linear):
-        with torch.no_grad():
-            fc.bias.fill_(float(train_scores.mean()))
+    if not isinstance(fc, torch.nn.Linear):
+        raise TrainingError(f"{type(net).__name__} has no final linear layer 'fc' to train on standardized scores")
+    untrained = evaluate_proxy(net, database, test_idx)
+    # Train on standardized scores (m - mu) / sigma, then fold mu and sigma into the last
+    # (linear) layer: the same network, but Adam no longer has to climb to the metric's scale.
+    shift = float(train_scores.mean())
+    scale = float(train_scores.std()) or 1.0
     net = net.to(dev)
-    untrained = evaluate_proxy(net, database, test_idx, device=dev)
 
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
@@ -690,7 +697,8 @@ def pretrain_proxy(
         for s in range(0, len(perm), batch_size):
             idx = perm[s : s + batch_size]
             x, x_hat = _batch_tensors(database, idx, dev)
-            loss = metric_loss(net(x, x_hat), torch.from_numpy(database.scores[idx]).to(dev))
+            target = torch.from_numpy((database.scores[idx] - shift) / scale).to(dev)
+            loss = metric_loss(net(x, x_hat), target) * scale**2
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"metric loss became {loss.item()} at epoch {epoch}; lower lr (now {lr}) or check the database scores"
@@ -702,7 +710,7 @@ def pretrain_proxy(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.2f}")
-        held_out = evaluate_proxy(net, database, test_idx, device=dev)
+        held_out = evaluate_proxy(net, database, test_idx, device=dev, _output_affine=(scale, shift))
         history.append(
             {"epoch": epoch, "train_rmse": math.sqrt(total / count), "test_rmse": held_out["rmse"],
              "test_plcc": held_out["plcc"], "test_srocc": held_out["srocc"]}
@@ -710,6 +718,9 @@ def pretrain_proxy(
     if bar is not None:
         bar.close()
     train_seconds = time.perf_counter() - start
+    with torch.no_grad():
+        fc.weight.mul_(scale)
+        fc.bias.mul_(scale).add_(shift)
     net.eval()
     report = PretrainReport(
         metric=database.metric,

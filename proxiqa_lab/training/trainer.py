@@ -11,8 +11,8 @@ Each step, for a ``proxy:<metric>`` objective:
 
 With ``overlap_metric`` (default on CUDA), step 2 runs in a worker thread while the codec takes
 its next step, and the proxy step for batch t runs after the codec step on batch t+1: the codec
-then sees a proxy that lags one step behind. Pending proxy steps are always completed before a
-checkpoint is written, so resumed runs equal uninterrupted ones in both modes.
+then sees a proxy that lags one step behind. A checkpoint stores the pending batch (x, x̂, M), so a
+resumed run equals an uninterrupted one in both modes.
 
 The run folder holds ``config.json``, ``run.json`` (metadata), ``log.csv``, ``checkpoints/last.pt``
 (written atomically every ``checkpoint_every`` steps), ``checkpoints/step_<K>.pt`` for the steps in
@@ -268,7 +268,8 @@ class Trainer:
         for k, v in codec_state.items():
             digest.update(k.encode())
             digest.update(v.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b"")
-        mine = {"rng": rng_state(), "loader": plain(self.loader.state_dict()), "codec_sha256": digest.hexdigest()}
+        mine = {"rng": rng_state(), "loader": plain(self.loader.state_dict()), "codec_sha256": digest.hexdigest(),
+                "pending": self._pending_state()}
         per_rank = ddp.gather(mine, self.dist)
         if len({r["codec_sha256"] for r in per_rank}) > 1:
             raise TrainingError(f"the codec weights differ between DDP ranks at step {self.step}; this is a bug")
@@ -298,6 +299,10 @@ class Trainer:
         if self.proxy_optimizer is not None:
             self.proxy_optimizer.load_state_dict(state["proxy_optimizer"])
         mine = state["ranks"][self.dist.rank]
+        pending = mine.get("pending")
+        if pending is not None:
+            self._pending = (pending["step"], pending["x"].to(self.device), pending["x_hat"].to(self.device),
+                             pending["m"], dict(pending["row"]))
         self.loader.load_state_dict(mine["loader"])
         set_rng_state(mine["rng"])
         self.step = int(state["step"])
@@ -305,7 +310,6 @@ class Trainer:
 
     def save(self, kept: bool) -> None:
         """Write ``checkpoints/last.pt`` (and ``step_<K>.pt`` if ``kept``); collective under DDP."""
-        self._finish_pending()
         state = self.state()
         if self.dist.is_main:
             self._log_file.flush()
@@ -399,9 +403,19 @@ class Trainer:
 
     def _finish_pending(self) -> None:
         if self._pending is not None:
-            step, x, x_hat, future, row = self._pending
+            step, x, x_hat, m, row = self._pending
             self._pending = None
-            self._finish(step, x, x_hat, future.result(), row)
+            self._finish(step, x, x_hat, m.result() if isinstance(m, Future) else m, row)
+
+    def _pending_state(self) -> dict | None:
+        """The batch whose proxy step is still due (overlap mode), stored so resume equals no interruption."""
+        if self._pending is None:
+            return None
+        step, x, x_hat, m, row = self._pending
+        if isinstance(m, Future):
+            m = m.result()
+            self._pending = (step, x, x_hat, m, row)
+        return {"step": step, "x": x.detach().cpu(), "x_hat": x_hat.detach().cpu(), "m": m, "row": dict(row)}
 
     def train_step(self, step: int) -> dict:
         """Steps (i)-(iii) of the alternation for batch ``step``."""
@@ -477,7 +491,8 @@ class Trainer:
                 print(f"resuming from step {self.step} ({self.out})", file=sys.stderr)
         if self.dist.is_main:
             self._write_metadata("running")
-        self._open_log(self.step)
+        # A batch whose proxy step was pending at the checkpoint logs its row after resuming.
+        self._open_log(self.step if self._pending is None else self._pending[0] - 1)
         previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -511,9 +526,9 @@ class Trainer:
                 self._write_metadata("complete")
             ddp.barrier(self.dist)
         finally:
-            if self._pending is not None:
+            if self._pending is not None and isinstance(self._pending[3], Future):
                 self._pending[3].cancel()
-                self._pending = None
+            self._pending = None
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
             if self._pbar is not None:

@@ -1,0 +1,206 @@
+"""RD evaluation tables, CompressAI-schema RD files, RD plots and the evaluate / bdrate commands."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from proxiqa_lab.classical import get_codec
+from proxiqa_lab.cli import main
+from proxiqa_lab.errors import BitstreamError
+from proxiqa_lab.evaluation import evaluate, load_rd, plot_rd, rd_results, save_rd
+
+METRICS = ("psnr_avg", "vmaf")
+
+
+@pytest.fixture
+def images(photo) -> dict[str, np.ndarray]:
+    """Two 96x128 crops of the astronaut photo."""
+    return {"face": np.ascontiguousarray(photo[40:136, 160:288]),
+            "suit": np.ascontiguousarray(photo[300:396, 100:228])}
+
+
+class PNGBitDepth:
+    """A toy codec (PNG of the image with its low bits dropped), standing in for any codec."""
+
+    name = "png-bits"
+    points = [2, 3, 4, 5]
+
+    def encode(self, img, point):
+        buf = io.BytesIO()
+        Image.fromarray(img >> (8 - point)).save(buf, "PNG")
+        return buf.getvalue()
+
+    def decode(self, data, point):
+        q = np.asarray(Image.open(io.BytesIO(data))).astype(np.uint16)
+        return ((q << (8 - point)) + (1 << (7 - point))).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def jpeg_table() -> pd.DataFrame:
+    """JPEG at 4 rates on the two crops of ``images`` (computed once for the module)."""
+    from skimage import data
+
+    img = data.astronaut()
+    crops = {"face": np.ascontiguousarray(img[40:136, 160:288]), "suit": np.ascontiguousarray(img[300:396, 100:228])}
+    return evaluate(get_codec("jpeg", points=[0.5, 1.0, 1.5, 2.0]), crops, metrics=METRICS, progress=False)
+
+
+def test_evaluate_table(jpeg_table, images):
+    df = jpeg_table
+    assert list(df.columns) == ["image", "codec", "point", "bpp", "psnr_avg", "vmaf", "encode_s", "decode_s"]
+    assert len(df) == 8 and set(df["image"]) == {"face", "suit"} and set(df["codec"]) == {"jpeg"}
+    for col in ["bpp", *METRICS, "encode_s", "decode_s"]:
+        assert df[col].dtype == np.float64 and np.isfinite(df[col]).all()
+    assert (df["encode_s"] > 0).all() and (df["decode_s"] > 0).all()
+    # bpp is the achieved rate of the real stream, not the target.
+    codec = get_codec("jpeg", points=[1.0])
+    size = len(codec.encode(images["face"], 1.0))
+    row = df[(df["image"] == "face") & (df["point"] == 1.0)].iloc[0]
+    assert row["bpp"] == pytest.approx(8 * size / (96 * 128))
+    assert row["bpp"] != 1.0
+    for _, one in df.groupby("image"):
+        assert one["psnr_avg"].is_monotonic_increasing and one["bpp"].is_monotonic_increasing
+
+
+def test_evaluate_any_codec_object(images):
+    df = evaluate(PNGBitDepth(), images, metrics=("psnr_avg",), progress=False)
+    assert list(df["point"]) == [2, 3, 4, 5] * 2
+    assert df.groupby("image")["psnr_avg"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_evaluate_rejects_wrong_decoded_shape(images):
+    class Broken(PNGBitDepth):
+        def decode(self, data, point):
+            return super().decode(data, point)[:-1]
+
+    with pytest.raises(BitstreamError, match="expected uint8"):
+        evaluate(Broken(), images, metrics=("psnr_avg",), progress=False)
+
+
+def test_evaluate_bad_images():
+    with pytest.raises(ValueError, match="no images"):
+        evaluate(PNGBitDepth(), [], metrics=("psnr_avg",), progress=False)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        evaluate(PNGBitDepth(), {"x": np.zeros((8, 8), np.uint8)}, metrics=("psnr_avg",), progress=False)
+
+
+def test_save_rd_writes_compressai_schema(jpeg_table, tmp_path):
+    csv_path, json_path = save_rd(jpeg_table, tmp_path / "rd", "jpeg", "test run")
+    doc = json.loads(json_path.read_text())
+    assert doc["name"] == "jpeg" and doc["description"] == "test run"
+    results = doc["results"]
+    assert set(results) == {"bpp", *METRICS, "encoding_time", "decoding_time"}
+    assert all(len(v) == 4 for v in results.values())
+    mean = jpeg_table.groupby("point")[["bpp", "vmaf"]].mean().sort_values("bpp")
+    np.testing.assert_allclose(results["bpp"], mean["bpp"])
+    np.testing.assert_allclose(results["vmaf"], mean["vmaf"])
+    pd.testing.assert_frame_equal(pd.read_csv(csv_path), jpeg_table, check_dtype=False)
+    assert sorted(p.name for p in (tmp_path / "rd").iterdir()) == ["jpeg.csv", "jpeg.json"]  # no temp files
+    assert load_rd(json_path)["results"] == results
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_rd(jpeg_table, tmp_path / "rd", "jpeg", overwrite=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"name": "x"}', "CompressAI-schema"),
+        ('{"results": {"bpp": [1, 2], "vmaf": [1]}}', "differ in length"),
+        ('{"results": {"bpp": [1, "a"]}}', "list of numbers"),
+    ],
+)
+def test_load_rd_bad_files(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_rd(path)
+
+
+def test_plot_rd_saves_png_and_svg(jpeg_table, tmp_path):
+    df = pd.concat([jpeg_table, jpeg_table.assign(codec="jpeg-copy", bpp=jpeg_table["bpp"] * 1.1)])
+    fig = plot_rd(df, "vmaf", tmp_path / "plots" / "rd_vmaf", title="VMAF")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["jpeg", "jpeg-copy"]
+    assert ax.get_xlabel() == "Rate (bpp)" and len(ax.lines[0].get_xdata()) == 4
+    assert (tmp_path / "plots" / "rd_vmaf.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in (tmp_path / "plots" / "rd_vmaf.svg").read_bytes()[:500]
+    one = plot_rd(df, "psnr_avg", None, image="face")
+    assert len(one.axes[0].lines[0].get_xdata()) == 4
+    with pytest.raises(ValueError, match="metric 'ssim' not in"):
+        plot_rd(df, "ssim", None)
+
+
+def test_plot_rd_from_rd_files(jpeg_table, tmp_path):
+    _, path = save_rd(jpeg_table, tmp_path, "jpeg")
+    fig = plot_rd([path, {"name": "other", "results": rd_results(jpeg_table)}], "psnr_avg", None)
+    assert len(fig.axes[0].lines) == 2
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_rd(path: Path, bpp, **metrics) -> Path:
+    path.write_text(json.dumps({"name": path.stem, "results": {"bpp": list(bpp), **metrics}}))
+    return path
+
+
+def test_cli_bdrate(tmp_path):
+    bpp = np.geomspace(0.05, 2, 8)
+    vmaf = list(100 * (1 - np.exp(-2 * bpp**0.6)))
+    base = write_rd(tmp_path / "base.json", bpp, vmaf=vmaf)
+    test = write_rd(tmp_path / "test.json", 0.9 * bpp, vmaf=vmaf)
+    code, out, _ = run_cli("bdrate", base, test, "--metric", "vmaf", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["metric"] == "vmaf" and result["method"] == "cubic"
+    assert result["bd_rate"] == pytest.approx(-10.0, abs=1e-9)
+    code, out, _ = run_cli("bdrate", base, test, "--metric", "vmaf", "--method", "pchip")
+    assert code == 0 and "-10.00%" in out
+    code, _, err = run_cli("bdrate", base, test, "--metric", "ssim")
+    assert code == 1 and "metric 'ssim' is not in" in err and "vmaf" in err
+    (tmp_path / "bad.json").write_text("[1, 2")
+    code, _, err = run_cli("bdrate", base, tmp_path / "bad.json")
+    assert code == 1 and "not valid JSON" in err
+    short = write_rd(tmp_path / "short.json", bpp[:3], vmaf=vmaf[:3])
+    code, _, err = run_cli("bdrate", base, short)
+    assert code == 1 and "at least 4" in err
+
+
+def test_cli_evaluate_end_to_end(tmp_path):
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli("evaluate", "--codec", "jpeg", "--codec", "jpeg2000", "--dataset", "samples",
+                                "--images", "1", "--metrics", "psnr_avg", "--points", "0.4", "0.7", "1.2", "2",
+                                "--out", out, "--no-progress")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"jpeg.csv", "jpeg.json", "jpeg2000.csv", "jpeg2000.json", "bd_per_image.csv", "bd_summary.csv",
+            "bd_summary.md", "rd_psnr_avg.png", "rd_psnr_avg.svg"} <= names
+    per_image = pd.read_csv(out / "bd_per_image.csv")
+    assert list(per_image.columns) == ["codec", "image", "psnr_avg"] and per_image["codec"].tolist() == ["jpeg2000"]
+    # JPEG 2000 beats JPEG on PSNR at these rates (paper, Table II).
+    assert per_image["psnr_avg"].iloc[0] < 0
+    assert "| jpeg2000 |" in (out / "bd_summary.md").read_text()
+
+
+def test_cli_evaluate_bad_input(tmp_path):
+    code, _, err = run_cli("evaluate", "--codec", "bpg", "--dataset", "samples", "--out", tmp_path)
+    assert code == 1 and "unknown codec 'bpg'" in err
+    code, _, err = run_cli("evaluate", "--codec", "jpeg", "--baseline", "hevc444", "--dataset", "samples",
+                           "--out", tmp_path)
+    assert code == 1 and "--baseline 'hevc444'" in err
+    code, _, err = run_cli("evaluate", "--dataset", "samples", "--out", tmp_path)
+    assert code == 1 and "nothing to evaluate" in err
