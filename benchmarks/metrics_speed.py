@@ -117,8 +117,9 @@ def batched_rawfile(refs: np.ndarray, dists: np.ndarray, n_threads: int) -> np.n
     with tempfile.TemporaryDirectory(dir=engine._temp_root()) as tmp:
         (Path(tmp) / "ref.rgb").write_bytes(refs.tobytes())
         graph = engine.filter_graph(("vmaf",), n_threads)
-        cmd = [engine.ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", *raw, "-i", "pipe:0",
-               *raw, "-i", "ref.rgb", "-filter_complex", graph, "-f", "null", "-"]  # fmt: skip
+        cmd = [engine.ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-filter_threads", "1",
+               "-filter_complex_threads", "1", *raw, "-i", "pipe:0", *raw, "-i", "ref.rgb",
+               "-filter_complex", graph, "-f", "null", "-"]  # fmt: skip
         subprocess.run(cmd, input=dists.tobytes(), cwd=tmp, check=True, capture_output=True)
         frames = json.loads((Path(tmp) / "vmaf.json").read_text())["frames"]
     return np.array([f["metrics"]["vmaf"] for f in frames])
@@ -186,7 +187,7 @@ def ms_ssim_pad_drift(images, rng) -> dict:
     out = {}
     for side in (176, 224, 256):
         padded_side = round(side * 176 / 128)
-        refs, dists = make_pairs(images, 24, (side, side), rng)
+        refs, dists = make_pairs(images, 48, (side, side), rng)
         true = score(refs, dists, ("ms_ssim",))["ms_ssim"]
         pad = score(reflect_pad(refs, padded_side), reflect_pad(dists, padded_side), ("ms_ssim",))["ms_ssim"]
         diff = pad - true
@@ -206,7 +207,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def differentiable_gap(images, rng) -> dict:
-    refs, dists = make_pairs(images, 24, (256, 256), rng)
+    refs, dists = make_pairs(images, 48, (256, 256), rng)
     true = score(refs, dists, ("ssim", "ms_ssim"))
     x, x_hat = to_tensor(refs), to_tensor(dists)
     out = {}

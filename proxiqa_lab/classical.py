@@ -56,6 +56,7 @@ from proxiqa_lab.errors import BitstreamError, ImageError, ProxIQALabError
 class CodecUnavailableError(ProxIQALabError, RuntimeError):
     """The ffmpeg build lacks the encoder a codec needs, or the encoder failed."""
 
+
 #: Eight target rates, log-uniform in [0.05, 2] bpp (paper, Sec. IV-A).
 DEFAULT_POINTS: tuple[float, ...] = tuple(float(b) for b in np.geomspace(0.05, 2.0, 8).round(4))
 
@@ -160,8 +161,9 @@ class ClassicalCodec:
     def __init__(self, points: list[float] | tuple[float, ...] | None = None, *,
                  tolerance: float = 0.02, max_encodes: int = 12) -> None:
         if self.encoder and self.encoder not in ffmpeg_encoders():
-            raise CodecUnavailableError(f"codec {self.name!r} needs the ffmpeg encoder {self.encoder!r}, which this "
-                               f"ffmpeg build ({ffmpeg_exe()}) lacks; install an imageio-ffmpeg build with it")
+            raise CodecUnavailableError(
+                f"codec {self.name!r} needs the ffmpeg encoder {self.encoder!r}, which this ffmpeg build "
+                f"({ffmpeg_exe()}) lacks; install an imageio-ffmpeg build with it or choose another codec")
         points = list(DEFAULT_POINTS if points is None else points)
         if not points or not all(isinstance(p, (int, float)) and math.isfinite(p) and p > 0 for p in points):
             raise ValueError(f"points must be positive target rates in bpp, got {points!r}")

@@ -68,7 +68,9 @@ def image_row(
     width: float = 3.2,
 ) -> Figure:
     """Images side by side with titles and optional captions (Figs. 6, 8, 10)."""
-    fig = Figure(figsize=(width * len(images), width * 0.9 + 0.6), layout="constrained")
+    first = next(iter(images.values()))
+    aspect = first.shape[0] / first.shape[1]
+    fig = Figure(figsize=(width * len(images), width * aspect + (0.9 if captions else 0.5)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(images)))
     for ax, (title, img) in zip(axes, images.items()):
         ax.imshow(img)
@@ -145,4 +147,40 @@ def bar_table(table: pd.DataFrame, value: str, label: str, index: str = "codec",
     pivot.plot.bar(ax=ax, logy=log, rot=30)
     ax.set(ylabel=label, xlabel="")
     ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def training_curves(logs: pd.DataFrame, columns: Sequence[str] = ("loss", "bpp", "psnr"), group: str = "label",
+                    hue: str = "lmbda") -> Figure:
+    """Training curves of a grid of runs (stacked ``log.csv`` rows): one panel per column, one line per run."""
+    fig = Figure(figsize=(4.2 * len(columns), 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(columns)))
+    styles = {name: s for name, s in zip(dict.fromkeys(logs[group]), ("-", "--", ":", "-."))}
+    hues = sorted(logs[hue].unique())
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    for ax, col in zip(axes, columns):
+        for (name, value), sub in logs.groupby([group, hue], sort=False):
+            color = cmap(hues.index(value) / max(1, len(hues) - 1))
+            ax.plot(sub["step"], sub[col], ls=styles.get(name, "-"), color=color, label=f"{name}, {hue}={value:g}")
+        ax.set(xlabel="training step", ylabel=col, yscale="log" if col == "loss" else "linear")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="best")
+    return fig
+
+
+def proxy_step(patches: pd.DataFrame, label: str = "VMAF") -> Figure:
+    """One proxy step (eq. 11): proxy scores before and after it against the true scores, per patch."""
+    fig = Figure(figsize=(4.5, 4), layout="constrained")
+    ax = fig.subplots()
+    true = patches.iloc[:, 0]
+    for col, marker in zip(patches.columns[1:], ("o", "s")):
+        ax.scatter(true, patches[col], marker=marker, label=col, alpha=0.8)
+    lo = float(np.nanmin(patches.to_numpy()))
+    hi = float(np.nanmax(patches.to_numpy()))
+    ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, label="M̂ = M")
+    ax.set(xlabel=f"true {label} M", ylabel=f"proxy {label} M̂", title="proxy step of Fig. 3 on one batch")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

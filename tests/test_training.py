@@ -161,6 +161,22 @@ def test_overlap_lags_proxy_by_one_step(tmp_path):
     assert seq["metric_proxy"][1] != ovl["metric_proxy"][1]
 
 
+def test_fused_step_equals_separate_proxy_step(tmp_path):
+    """The default CPU path (one proxy forward, metric during the backward) is the sequential update."""
+    from proxiqa_lab.training.trainer import Trainer
+
+    cfg = make_config("smoke", objective="proxy:custom", m_bar=60.0, overlap_metric=False, **FAST)
+    logs = []
+    for fuse in (True, False):
+        out = tmp_path / f"fuse{fuse}"
+        out.mkdir()
+        (out / "config.json").write_text(json.dumps(cfg.to_dict()))
+        trainer = Trainer(cfg, out, metric=torch_psnr)
+        trainer.fuse = fuse
+        logs.append(trainer.run().log)
+    pd.testing.assert_frame_equal(logs[0][LOSS_COLUMNS], logs[1][LOSS_COLUMNS], check_exact=False, rtol=1e-6)
+
+
 def test_rerun_prints_resuming_and_completed_run_is_kept(tmp_path, capsys):
     out = tmp_path / "run"
     train("smoke", out=out, **FAST)

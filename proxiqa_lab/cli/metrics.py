@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated names: psnr_avg,ssim,ms_ssim,vif,vmaf,vmaf_neg "
         "(default: all that apply to the image size)",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON list, one object per pair")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per pair (ref, dist, metrics)")
     p.set_defaults(func=run)
 
 
@@ -55,7 +55,13 @@ def read_pairs(csv_path: Path) -> list[tuple[Path, Path]]:
             raise MetricError(f"{csv_path} must have a header with columns ref,dist; got {fields}")
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     base = csv_path.parent
-    pairs = [(base / r["ref"], base / r["dist"]) for r in rows if r.get("ref") or r.get("dist")]
+    pairs = []
+    for line, r in enumerate(rows, start=2):
+        if not (r.get("ref") or r.get("dist")):
+            continue  # blank line
+        if not (r.get("ref") and r.get("dist")):
+            raise MetricError(f"{csv_path}, line {line}: both ref and dist are needed, got {r}")
+        pairs.append((base / r["ref"], base / r["dist"]))
     if not pairs:
         raise MetricError(f"{csv_path} lists no pairs")
     return pairs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 #: Options with their own flag; every other TrainConfig field goes through ``--set key=value``.
 FLAGS = ("objective", "lmbda", "alpha", "steps", "init_checkpoint", "architecture", "N", "lr", "batch_size",
@@ -55,6 +56,8 @@ def handler(args: argparse.Namespace) -> int:
         overrides["progress"] = False
     config = make_config(args.profile, **overrides)  # every value is checked before any work
     run = train(config, out=args.out, resume=not args.new)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     if run.model_path is not None:
         print(f"model: {run.model_path}")
     if run.proxy_path is not None:

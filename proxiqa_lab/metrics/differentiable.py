@@ -6,14 +6,16 @@ libvmaf's ``float_ssim`` / ``float_ms_ssim`` in what they look at and how:
 * they are computed on the R, G and B channels in [0, 1] (``data_range=1``) and averaged over
   the channels, while libvmaf scores the Y plane of ffmpeg's yuv444p conversion only;
 * they take float inputs (no rounding to 8 bits);
+* SSIM is computed at full resolution, while libvmaf's float_ssim first down-scales images
+  by max(1, round(min(H, W) / 256)) (by 2 for Kodak's 768x512; not at all for 128 px patches);
 * pytorch-msssim uses a separable 11-tap Gaussian window (sigma 1.5) over the valid region
   (no border padding) and average pooling between MS-SSIM scales; libvmaf uses the same
   window and weights but its own border handling and low-pass decimation between scales.
 
 Measured by ``python benchmarks/metrics_speed.py`` (reports/benchmarks/metrics_speed.md) on
-24 random Kodak 256x256 crops vs Pillow JPEG at qualities 5..90: the differentiable values
-are lower (chroma errors count here), SSIM by 0.027 on average (at most 0.072), MS-SSIM by
-0.014 (at most 0.073); Spearman rank correlation with libvmaf 0.97 (SSIM) and 0.95 (MS-SSIM).
+48 random Kodak 256x256 crops vs Pillow JPEG at qualities 5..90: the differentiable values
+are lower (chroma errors count here), SSIM by 0.030 on average (at most 0.060), MS-SSIM by
+0.017 (at most 0.049); Spearman rank correlation with libvmaf 0.975 (SSIM), 0.955 (MS-SSIM).
 ``tests/test_metrics.py`` checks the gap stays below 0.1 and the ranking agrees on its pairs.
 
 pytorch-msssim's MS-SSIM asserts that the smaller image side exceeds ``(win_size - 1) * 16``

@@ -151,6 +151,7 @@ def run_batch(
         ref_read, ref_write = os.pipe()
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error",
+            "-filter_threads", "1", "-filter_complex_threads", "1",  # libvmaf has its own threads
             *raw, "-i", "pipe:0", *raw, "-i", f"pipe:{ref_read}",
             "-filter_complex", filter_graph(metrics, n_threads), "-f", "null", "-",
         ]  # fmt: skip

@@ -60,7 +60,11 @@ METRICS: dict[str, MetricInfo] = {
             m_bar=1.0,
             source="libvmaf feature float_ssim (luma)",
             min_size=11,  # 11x11 window; below it libvmaf returns 0 or nothing
-            description="SSIM [Wang et al. 2004] of the Y plane, libvmaf's float_ssim.",
+            description=(
+                "SSIM [Wang et al. 2004] of the Y plane, libvmaf's float_ssim with its default "
+                "automatic down-scaling by max(1, round(min(H, W) / 256)) first (Wang's "
+                "recommendation: 1 for 128 px patches, 2 for Kodak's 768x512)."
+            ),
         ),
         MetricInfo(
             name="ms_ssim",

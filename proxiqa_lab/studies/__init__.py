@@ -16,7 +16,7 @@ notebook                                functions
 ======================================  ==============================================
 """
 
-from proxiqa_lab.studies.adversarial import image_proxy_score, pretrained_proxy, proxy_true_gap, tile_batch
+from proxiqa_lab.studies.adversarial import decoded_scores, image_proxy_score, pretrained_proxy, proxy_true_gap, tile_batch
 from proxiqa_lab.studies.architecture import AlternatingTrace, layer_shapes, model_summary, parameter_count
 from proxiqa_lab.studies.explorer import explorer_grid
 from proxiqa_lab.studies.grid import (
@@ -29,7 +29,7 @@ from proxiqa_lab.studies.grid import (
     train_grid,
     training_logs,
 )
-from proxiqa_lab.studies.images import SampleImagesWarning, crop, eval_images
+from proxiqa_lab.studies.images import SampleImagesWarning, crop, eval_image, eval_images, roundtrip
 from proxiqa_lab.studies.rd import (
     RDStudy,
     bd_study,
@@ -37,12 +37,20 @@ from proxiqa_lab.studies.rd import (
     evaluate_codecs,
     matched_crops,
     matched_point,
+    rd_study,
     save_study,
     summary_records,
+    table_i,
     table_iv,
 )
 from proxiqa_lab.studies.results import load_results, record_results, save_table, to_jsonable
-from proxiqa_lab.studies.runtime import normalised_encode_times, runtime_table, time_codec
+from proxiqa_lab.studies.runtime import (
+    normalised_encode_times,
+    paper_width_codec,
+    runtime_study,
+    runtime_table,
+    time_codec,
+)
 from proxiqa_lab.studies.setup import data_status, environment, ffmpeg_info, start_session
 from proxiqa_lab.studies.settings import SETTINGS, StudySettings, settings_for
 from proxiqa_lab.studies.steps import training_steps_study
@@ -60,7 +68,9 @@ __all__ = [
     "classical_codecs",
     "crop",
     "data_status",
+    "decoded_scores",
     "environment",
+    "eval_image",
     "eval_images",
     "evaluate_codecs",
     "explorer_grid",
@@ -75,16 +85,21 @@ __all__ = [
     "model_summary",
     "normalised_encode_times",
     "objective_label",
+    "paper_width_codec",
     "parameter_count",
     "pretrained_proxy",
     "proxy_true_gap",
+    "rd_study",
     "record_results",
+    "roundtrip",
+    "runtime_study",
     "runtime_table",
     "save_study",
     "save_table",
     "settings_for",
     "start_session",
     "summary_records",
+    "table_i",
     "table_iv",
     "tile_batch",
     "time_codec",

@@ -115,3 +115,31 @@ def pretrained_proxy(
     net, report = pretrain.pretrain_proxy(database, epochs=epochs, seed=seed, device=device, progress=False)
     pretrain.save_pretrained_proxy(out, net, report, database.info)
     return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]
+
+
+def decoded_scores(run: str, img: np.ndarray, metric: str = "vmaf", device: str | None = None) -> dict:
+    """Code ``img`` with a run's final codec; score the result with the true metric and the run's proxy.
+
+    For a ``pretrained-proxy`` run the proxy is the frozen pretrained one the codec was
+    optimised against (Fig. 6); for a ``proxy`` run it is the proxy at the end of the
+    alternating training.
+
+    Returns:
+        ``{"decoded", "bpp", "true", "proxy", "proxy_std", "tile"}``: true metric of the full
+        decoded image, and the image-level proxy score (mean ± std over tiles).
+    """
+    from pathlib import Path
+
+    from proxiqa_lab.codec import LearnedCodec
+    from proxiqa_lab.metrics import score
+    from proxiqa_lab.models import load_checkpoint
+
+    run = Path(run)
+    codec = LearnedCodec([run / "model.pt"], device=device)
+    data = codec.encode(img, codec.points[0])
+    decoded = codec.decode(data, codec.points[0])
+    proxy, _ = load_checkpoint(run / "proxy.pt", device="cpu")
+    estimate = image_proxy_score(proxy, img, decoded)
+    return {"decoded": decoded, "bpp": 8 * len(data) / (img.shape[0] * img.shape[1]),
+            "true": float(score(img, decoded, metrics=(metric,))[metric][0]),
+            "proxy": estimate["score"], "proxy_std": estimate["std"], "tile": estimate["tile"]}

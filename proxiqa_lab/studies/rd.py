@@ -68,7 +68,8 @@ def bd_study(df: pd.DataFrame, baseline: str, metrics: Sequence[str], method: st
     if baseline not in set(df["codec"]):
         raise ValueError(f"baseline {baseline!r} is not among the codecs {sorted(set(df['codec']))}")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BDWarning)
+        warnings.simplefilter("ignore", BDWarning)  # NaN cells speak for themselves
+        warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         bd = bd_table(df, baseline, list(metrics), method=method)
         summary = bd_summary(bd)
@@ -142,3 +143,43 @@ def matched_crops(codecs: Sequence, df: pd.DataFrame, image_name: str, img: np.n
         crops[codec.name] = crop(decoded, size, center)
         captions[codec.name] = f"{row['bpp']:.3f} bpp, {metric} {row[metric]:.2f}"
     return crops, captions
+
+
+def rd_study(
+    codecs: Sequence,
+    datasets: Mapping[str, int | None],
+    metrics: Sequence[str],
+    baseline: str,
+    data_root: str | None = None,
+    progress: bool = False,
+) -> dict[str, RDStudy]:
+    """Evaluate codecs on the first images of each dataset and compute BD-rates per dataset.
+
+    Args:
+        codecs: Codecs; the baseline among them.
+        datasets: ``{dataset: number of images}`` (``None``: all), e.g. ``settings.eval_images``.
+        metrics: metrics measured and used for BD-rates.
+        baseline: the anchor codec's name.
+        data_root: data root.
+        progress: tqdm bars.
+
+    Returns:
+        ``{dataset: RDStudy}``; each study's ``df`` has ``dataset`` set to the images' source
+        (the sample photos' label when the dataset was missing).
+    """
+    from proxiqa_lab.studies.images import eval_images
+
+    out = {}
+    for dataset, count in datasets.items():
+        images, source = eval_images(dataset, count, data_root)
+        df = evaluate_codecs(codecs, images, metrics, dataset=source, progress=progress)
+        out[dataset] = bd_study(df, baseline, metrics)
+    return out
+
+
+def table_i(study: RDStudy) -> pd.DataFrame:
+    """Table I layout: one row per image, columns (codec, metric) of BD-rates (%), baseline left out."""
+    wide = study.bd.unstack(level="codec")
+    wide = wide.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    codecs = [c for c in dict.fromkeys(study.bd.index.get_level_values("codec")) if c != study.baseline]
+    return wide[[c for c in codecs if c in wide.columns.get_level_values(0)]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,3 +85,28 @@ def normalised_encode_times(times: pd.DataFrame, reference_bpp: float = 2.0) -> 
     out = pd.concat(frames, ignore_index=True)
     out["label"] = out["codec"] + " (" + out["device"] + ")"
     return out
+
+
+def runtime_study(codecs: Sequence[tuple[object, str]], images: Mapping[str, np.ndarray], repeats: int = 1,
+                  progress: bool = False) -> pd.DataFrame:
+    """:func:`time_codec` of several ``(codec, device label)`` pairs, concatenated."""
+    return pd.concat([time_codec(c, images, repeats, device, progress) for c, device in codecs], ignore_index=True)
+
+
+def paper_width_codec(profile: str, N: int = 192, device: str | None = None):
+    """A BLS codec at the paper's width (N = 192) with untrained weights, for timing only.
+
+    Encode and decode times of a learned codec depend on its architecture, not on what it
+    learned, so this measures Table V's "BLS" row at the paper's width even when the trained
+    models of a small profile are narrower. Its rate and quality mean nothing.
+    """
+    from proxiqa_lab.codec import LearnedCodec
+    from proxiqa_lab.models import BLS, save_checkpoint
+    from proxiqa_lab.paths import runs_root
+
+    path = runs_root() / profile / "runtime" / f"bls{N}-untrained.pt"
+    if not path.is_file():
+        torch_model = BLS(N=N)
+        torch_model.update(force=True)
+        save_checkpoint(path, torch_model, note="untrained weights, for runtime measurements only")
+    return LearnedCodec([path], name=f"BLS N={N} (untrained, timing only)", device=device)

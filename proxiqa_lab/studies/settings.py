@@ -30,8 +30,8 @@ class StudySettings:
         train: overrides of the training profile (``proxiqa_lab.training.make_config``).
         finetune_steps: steps of non-MSE runs started from the MSE model of the same λ
             (``None``: train them from scratch, as the paper did).
-        eval_images: images per evaluation dataset (``None``: all of them).
-        eval_datasets: evaluation sets (Kodak, then Wikipedia24 standing in for Tecnick/NFLX).
+        eval_images: images per evaluation dataset, in file order (``None``: all of them): Kodak,
+            then Wikipedia24 standing in for the paper's Tecnick and NFLX sets.
         classical_codecs: classical codecs compared with the learned ones.
         classical_points: their target rates in bpp.
         metrics: the true metrics measured (libvmaf / ffmpeg).
@@ -53,8 +53,7 @@ class StudySettings:
     objectives: tuple[str, ...]
     train: dict[str, Any]
     finetune_steps: int | None
-    eval_images: int | None
-    eval_datasets: tuple[str, ...]
+    eval_images: dict[str, int | None]
     classical_codecs: tuple[str, ...]
     classical_points: tuple[float, ...]
     metrics: tuple[str, ...] = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
@@ -77,6 +76,11 @@ class StudySettings:
             raise ValueError(f"unknown study setting(s) {unknown}; allowed: {sorted(names)}")
         return dataclasses.replace(self, **overrides)
 
+    @property
+    def eval_datasets(self) -> tuple[str, ...]:
+        """The evaluation datasets, Kodak first."""
+        return tuple(self.eval_images)
+
     def train_options(self) -> dict[str, Any]:
         """``TrainConfig`` overrides of every grid run: ``train`` plus the kept steps and the lr drop."""
         options = dict(self.train)
@@ -98,8 +102,7 @@ SETTINGS: dict[str, StudySettings] = {
         objectives=("mse", "proxy:vmaf"),
         train={"steps": 12},
         finetune_steps=None,
-        eval_images=2,
-        eval_datasets=("kodak", "wikipedia24"),
+        eval_images={"kodak": 2, "wikipedia24": 1},
         classical_codecs=("jpeg", "jpeg2000"),
         classical_points=(0.1, 0.3, 0.8, 2.0),
         alphas=(0.0, 0.5, 1.0),
@@ -120,8 +123,7 @@ SETTINGS: dict[str, StudySettings] = {
         objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
         train={},
         finetune_steps=1500,
-        eval_images=None,
-        eval_datasets=("kodak", "wikipedia24"),
+        eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
         alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
@@ -141,8 +143,7 @@ SETTINGS: dict[str, StudySettings] = {
         objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
         train={},
         finetune_steps=None,
-        eval_images=None,
-        eval_datasets=("kodak", "wikipedia24"),
+        eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
         alphas=(0.0, 0.25, 0.5, 0.75, 1.0),

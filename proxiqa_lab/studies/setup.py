@@ -43,14 +43,27 @@ def ffmpeg_info() -> dict:
     text = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True, check=False).stdout
     version = re.search(r"ffmpeg version (\S+)", text)
     libvmaf = "--enable-libvmaf" in text
-    vmaf_version = None
-    if libvmaf:
-        help_text = subprocess.run([exe, "-hide_banner", "-h", "filter=libvmaf"], capture_output=True, text=True,
-                                   check=False).stdout
-        found = re.search(r"libvmaf[^\n]*?v?(\d+\.\d+\.\d+)", help_text)
-        vmaf_version = found.group(1) if found else "built in (version not reported by ffmpeg)"
+    vmaf_version = _libvmaf_version(exe) if libvmaf else None
     return {"ffmpeg": exe, "ffmpeg_version": version.group(1) if version else "unknown",
             "libvmaf": libvmaf, "libvmaf_version": vmaf_version}
+
+
+def _libvmaf_version(exe: str) -> str:
+    """libvmaf's version as it writes it into its JSON log (a release or a git hash)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "vmaf.json"
+        src = "testsrc=size=64x64:rate=1:duration=1"
+        subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src, "-f", "lavfi", "-i", src,
+                        "-lavfi", f"libvmaf=log_path={log}:log_fmt=json", "-f", "null", "-"],
+                       capture_output=True, check=False)
+        try:
+            return str(json.loads(log.read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            return "unknown"
 
 
 def environment() -> pd.DataFrame:

@@ -67,7 +67,8 @@ class TrainConfig:
         data_root: where datasets live (``None``: ``$PROXIQA_LAB_DATA`` or ``./data``).
         overlap_metric: compute the true metric of batch t in a worker thread while the codec steps
             on batch t+1; the proxy step for batch t then runs one step late. ``None``: on for CUDA,
-            off for CPU.
+            off for CPU (where the metric instead runs during the codec's backward pass of the same
+            step, with no lag; see :mod:`proxiqa_lab.training.trainer`).
         proxy_init: for ``pretrained-proxy:*``, a proxy checkpoint to start from (``None``: pretrain
             one on synthetic distortions at the start of the run).
         deterministic: ask torch for deterministic algorithms (exact resume on CPU).
@@ -147,6 +148,8 @@ class TrainConfig:
         need(isinstance(self.patch_size, int) and self.patch_size >= 16 and self.patch_size % 16 == 0,
              f"patch_size must be a multiple of 16 (the codec downsamples by 16 and the proxy by 8), "
              f"got {self.patch_size!r}")
+        need(self.architecture != "bmshj" or self.patch_size % 64 == 0,
+             f"patch_size must be a multiple of 64 for bmshj (its hyperprior downsamples by 64), got {self.patch_size}")
         need(isinstance(self.crop_size, int) and self.crop_size >= self.patch_size,
              f"crop_size must be >= patch_size ({self.patch_size}), got {self.crop_size!r}")
         need(self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every}")

@@ -56,14 +56,17 @@ def local_device(device: torch.device, info: DistInfo) -> torch.device:
 def wrap(module: torch.nn.Module, device: torch.device, info: DistInfo) -> torch.nn.Module:
     """DistributedDataParallel around ``module`` (the module itself for one process).
 
-    ``find_unused_parameters`` is on because the entropy bottleneck's quantiles take no part in
-    the forward pass (they are trained by the auxiliary loss, whose gradient is the same on every
-    rank since it depends on the weights only).
+    The entropy bottleneck's ``quantiles`` take no part in the forward pass: they are trained by the
+    auxiliary loss, whose gradient depends on the weights only and is therefore the same on every
+    rank. DDP is told to ignore them.
     """
     if not info.enabled:
         return module
+    ignore = [name for name, _ in module.named_parameters() if name.endswith(".quantiles")]
+    if ignore:
+        torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignore)
     ids = [device.index] if device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 def gather(obj: Any, info: DistInfo) -> list[Any]:

@@ -189,7 +189,7 @@ def codec_loss(
             as in the released code, so it is fed the same range it is trained on.
 
     Returns:
-        ``{"loss", "bpp", "mse"}`` plus ``"proxy"`` (eq. 9) and ``"m_hat"`` (detached scores) for proxy
+        ``{"loss", "bpp", "mse"}`` plus ``"proxy"`` (eq. 9) and ``"m_hat"`` (the proxy's scores) for proxy
         objectives, or ``"ssim"``/``"ms_ssim"`` (batch mean, detached) for the SSIM objectives.
     """
     x_hat = out["x_hat"]
@@ -222,6 +222,6 @@ def codec_loss(
     scale = default_metric_scale(objective.m_bar) if metric_scale is None else metric_scale
     m_hat = proxy(x, x_hat.clamp(0, 1))
     l_p = losses.proxy_loss(m_hat, objective.m_bar)
-    terms.update(proxy=l_p, m_hat=m_hat.detach())
+    terms.update(proxy=l_p, m_hat=m_hat)
     terms["loss"] = losses.total_loss(bpp, mse, scale * l_p / losses.MSE_SCALE_255, lmbda_01, alpha)
     return terms

@@ -2,17 +2,27 @@
 
 Each step, for a ``proxy:<metric>`` objective:
 
-1. **codec step** (eq. 10): the codec encodes/decodes the batch; the ProxIQA network, frozen
-   (``requires_grad`` off), scores ``(x, x̂)``; Adam updates the codec, then the entropy
-   bottleneck's auxiliary loss takes its own Adam step (CompressAI);
+1. **codec step** (eq. 10): the codec encodes/decodes the batch; the ProxIQA network, frozen,
+   scores ``(x, x̂)`` (its parameters get no gradient from this loss: ``requires_grad`` is off, or,
+   in the fused schedule below, the backward pass is restricted to the codec's parameters); Adam
+   updates the codec, then the entropy bottleneck's auxiliary loss takes its own Adam step
+   (CompressAI; aux lr 1e-3);
 2. **true metric**: ``M(x, x̂)`` of the batch's reconstructions (clamped to [0, 1], detached) in
    one batched :func:`proxiqa_lab.metrics.score` call;
 3. **proxy step** (eq. 11): Adam updates the ProxIQA network on ``(x, x̂, M)``.
 
-With ``overlap_metric`` (default on CUDA), step 2 runs in a worker thread while the codec takes
-its next step, and the proxy step for batch t runs after the codec step on batch t+1: the codec
-then sees a proxy that lags one step behind. A checkpoint stores the pending batch (x, x̂, M), so a
-resumed run equals an uninterrupted one in both modes.
+How step (ii) is scheduled:
+
+* **fused** (default on CPU, one process): the true metric starts in a worker thread right after
+  the codec's forward pass, so libvmaf (an ffmpeg subprocess, which does not hold the GIL) runs
+  while the codec back-propagates; the proxy step then reuses the proxy's forward pass from the
+  codec step. The proxy has the same weights in both uses and x̂ is the same, so this is exactly
+  the sequential update of Fig. 3, with one proxy forward pass fewer.
+* **overlap** (``overlap_metric=True``, default on CUDA): the true metric of batch t runs while the
+  codec takes its step on batch t+1; the proxy step for batch t then runs after that codec step, so
+  the codec sees a proxy that lags one step behind. A checkpoint stores the pending batch
+  (x, x̂, M), so a resumed run equals an uninterrupted one.
+* under DDP without overlap: codec step, metric, then a separate proxy step (gradients averaged).
 
 The run folder holds ``config.json``, ``run.json`` (metadata), ``log.csv``, ``checkpoints/last.pt``
 (written atomically every ``checkpoint_every`` steps), ``checkpoints/step_<K>.pt`` for the steps in
@@ -168,6 +178,9 @@ class Trainer:
         self._pending: tuple | None = None
         self._log_file = None
         self._pbar = None
+        #: Fuse the proxy's two uses in one forward pass and run the metric during the codec's backward
+        #: (single process, no overlap); off only to measure the unfused sequence.
+        self.fuse = True
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ setup
@@ -331,20 +344,36 @@ class Trainer:
         return save_checkpoint(path, codec, **extra)
 
     # ------------------------------------------------------------------ steps
-    def codec_step(self, x: torch.Tensor, step: int) -> tuple[dict[str, float], torch.Tensor, torch.Tensor | None]:
-        """One codec update (eq. 8/10/13/14) and one auxiliary-loss update; returns (values, x̂, M̂)."""
+    def codec_step(
+        self, x: torch.Tensor, step: int, fused: bool = False
+    ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor | None, Future | None]:
+        """One codec update (eq. 8/10/13/14) and one auxiliary-loss update.
+
+        With ``fused`` (``proxy:*``, one process, no overlap), the true metric of this batch starts in
+        the worker thread right after the forward pass, so libvmaf runs while the codec back-propagates,
+        and the proxy's forward pass is kept (``requires_grad`` on, but the codec loss only reaches the
+        codec's parameters) for :meth:`fused_proxy_step`. The proxy has the same weights in both
+        uses, so this computes exactly steps (i)-(iii) of Fig. 3 with one proxy forward pass fewer.
+
+        Returns:
+            ``(values, x̂, M̂, future)``: logged values, the detached reconstruction, the proxy's scores
+            (with their graph when ``fused``) and the pending true-metric computation (``fused`` only).
+        """
         cfg = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         if self.proxy is not None:
-            self.proxy.requires_grad_(False)
+            self.proxy.requires_grad_(fused)
         self.optimizer.zero_grad(set_to_none=True)
         self.aux_optimizer.zero_grad(set_to_none=True)
         out = self.codec_ddp(x)
+        x_hat = out["x_hat"].detach()
+        future = None
+        if fused:
+            future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.clamp(0, 1).cpu())
         terms = codec_loss(self.objective, x, out, lmbda=cfg.lmbda, alpha=cfg.alpha,
                            metric_scale=self.metric_scale, proxy=self.proxy)
         aux_loss = self.codec.aux_loss()
-        x_hat = out["x_hat"].detach()
         with torch.no_grad():
             mse_clamped = (x - x_hat.clamp(0, 1)).pow(2).mean()
         names = ["loss", "bpp", "mse"] + (["proxy"] if "proxy" in terms else [])
@@ -352,19 +381,37 @@ class Trainer:
                                                                           mse_clamped.float()]).tolist()
         row = dict(zip(names, values[: len(names)]))
         row["aux_loss"], mse_c = values[len(names)], values[len(names) + 1]
-        self._check_finite(step, row)
-        terms["loss"].backward()
+        try:
+            self._check_finite(step, row)
+        except TrainingError:
+            if future is not None:
+                future.cancel()
+            raise
+        main_params = self.optimizer.param_groups[0]["params"]
+        if fused:
+            terms["loss"].backward(inputs=main_params, retain_graph=True)
+        else:
+            terms["loss"].backward()
         if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip)
         self.optimizer.step()
         aux_loss.backward()
         self.aux_optimizer.step()
-        if self.proxy is not None:
+        if self.proxy is not None and not fused:
             self.proxy.requires_grad_(self.objective.trains_proxy)
         row["psnr"] = 10 * math.log10(1 / max(mse_c, 1e-10))
         row["lr"] = learning_rate(cfg, step)
-        m_hat = terms.get("m_hat")
-        return row, x_hat, m_hat
+        return row, x_hat, terms.get("m_hat"), future
+
+    def fused_proxy_step(self, m_hat: torch.Tensor, m: torch.Tensor) -> float:
+        """Eq. (11) on the proxy scores kept by a fused codec step (same weights, same x̂)."""
+        from proxiqa_lab.losses import metric_loss
+
+        self.proxy_optimizer.zero_grad(set_to_none=True)
+        loss = metric_loss(m_hat, m.to(device=m_hat.device, dtype=m_hat.dtype))
+        loss.backward(inputs=list(self.proxy.parameters()))
+        self.proxy_optimizer.step()
+        return float(loss.detach())
 
     def proxy_step(self, x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> float:
         """One ProxIQA update on the latest reconstructions and their true scores, eq. (11)."""
@@ -390,14 +437,20 @@ class Trainer:
     def _metric(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return self.objective.true_metric(x, x_hat)
 
-    def _finish(self, step: int, x, x_hat, m, row: dict) -> None:
-        """Use the true scores ``m`` of batch ``step``: proxy step (eq. 11) and its log row."""
+    def _finish(self, step: int, x, x_hat, m, row: dict, m_hat: torch.Tensor | None = None) -> None:
+        """Use the true scores ``m`` of batch ``step``: proxy step (eq. 11) and its log row.
+
+        ``m_hat`` (with its graph) comes from a fused codec step; else the proxy step runs its own forward.
+        """
         m_vals = m.tolist()
         row["metric_true"] = float(np.mean(m_vals))
         row["metric_true_std"] = float(np.std(m_vals))
         self._check_finite(step, {"metric_true": row["metric_true"]})
         if self.objective.trains_proxy:
-            row["metric_loss"] = self.proxy_step(x, x_hat, m)
+            if m_hat is not None:
+                row["metric_loss"] = self.fused_proxy_step(m_hat, m)
+            else:
+                row["metric_loss"] = self.proxy_step(x, x_hat, m)
             self._check_finite(step, {"metric_loss": row["metric_loss"]})
         self._write(row)
 
@@ -421,12 +474,14 @@ class Trainer:
         """Steps (i)-(iii) of the alternation for batch ``step``."""
         start = time.perf_counter()
         x = next(self.loader).to(self.device, non_blocking=True)
-        values, x_hat, m_hat = self.codec_step(x, step)
+        fused = self.fuse and self.objective.trains_proxy and not self.overlap and not self.dist.enabled
+        values, x_hat, m_hat, future = self.codec_step(x, step, fused=fused)
         row: dict[str, Any] = {"step": step, **values}
         row["proxy_loss"] = row.pop("proxy", float("nan"))
         if m_hat is not None:
-            row["metric_proxy"] = float(m_hat.mean())
-            row["metric_proxy_std"] = float(m_hat.std(correction=0)) if m_hat.numel() > 1 else 0.0
+            scores = m_hat.detach()
+            row["metric_proxy"] = float(scores.mean())
+            row["metric_proxy_std"] = float(scores.std(correction=0)) if scores.numel() > 1 else 0.0
         logged = step % self.config.log_every == 0 or step == self.config.steps
         needs_metric = self.objective.trains_proxy or (self.objective.uses_proxy and logged)
         if not needs_metric:
@@ -435,15 +490,20 @@ class Trainer:
                 self._write(row)
             return row
         x_hat = x_hat.clamp(0, 1)
-        if self.overlap:
-            future: Future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.cpu())
+        row = row if logged else {**row, "_skip": True}
+        if fused:
+            m = future.result()
+            row["seconds"] = time.perf_counter() - start
+            self._finish(step, x, x_hat, m, row, m_hat=m_hat)
+        elif self.overlap:
+            future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.cpu())
             self._finish_pending()
             row["seconds"] = time.perf_counter() - start
-            self._pending = (step, x, x_hat, future, row if logged else {**row, "_skip": True})
+            self._pending = (step, x, x_hat, future, row)
         else:
             m = self._metric(x, x_hat)
             row["seconds"] = time.perf_counter() - start
-            self._finish(step, x, x_hat, m, row if logged else {**row, "_skip": True})
+            self._finish(step, x, x_hat, m, row)
         return row
 
     # ------------------------------------------------------------------ log
@@ -496,7 +556,8 @@ class Trainer:
         previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-metric") if self.overlap else None
+        self._executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-metric")
+                          if self.objective.uses_proxy else None)
         try:
             if self.dist.is_main and cfg.progress:
                 from tqdm.auto import tqdm
