@@ -61,6 +61,11 @@ def test_only_runs_selected_and_succeeds(suite, tmp_path):
     assert [r.name for r in results] == ["00_ok"] and results[0].status == "ok"
     index = (tmp_path / "out/index.md").read_text()
     assert "00_ok" in index and "results.json" in index and "01_fails" not in index
+    # a later --only run keeps the earlier notebook in the index, marked as previous
+    run_suite(notebooks_dir=suite, only=["01"], out=tmp_path / "out", echo=lambda _: None)
+    summary = json.loads((tmp_path / "out/suite.json").read_text())
+    assert [(n["name"], n["previous"]) for n in summary["notebooks"]] == [("00_ok", True), ("01_fails", False)]
+    assert "00_ok.ipynb) *" in (tmp_path / "out/index.md").read_text()
 
 
 def test_discover_rejects_unknown_prefix_and_empty_folder(suite, tmp_path):

@@ -174,7 +174,7 @@ def test_fused_step_equals_separate_proxy_step(tmp_path):
         trainer = Trainer(cfg, out, metric=torch_psnr)
         trainer.fuse = fuse
         logs.append(trainer.run().log)
-    pd.testing.assert_frame_equal(logs[0][LOSS_COLUMNS], logs[1][LOSS_COLUMNS], check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(logs[0][LOSS_COLUMNS], logs[1][LOSS_COLUMNS], check_exact=True)
 
 
 def test_rerun_prints_resuming_and_completed_run_is_kept(tmp_path, capsys):

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--holdout", type=float, default=0.2, help="fraction of source images held out (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy shared CPU")
     p.add_argument("--cache", default=None, help="an .npz path to reuse (or write) the distortion database")
     p.add_argument("--out", required=True, help="checkpoint to write, e.g. runs/proxy_vmaf.pt")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -68,6 +70,12 @@ def handler(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     preset = PRETRAIN_PROFILES[args.profile]
     dataset = args.dataset or preset["dataset"]
     kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else KINDS

@@ -9,8 +9,9 @@ libvmaf's ``float_ssim`` / ``float_ms_ssim`` in what they look at and how:
 * SSIM is computed at full resolution, while libvmaf's float_ssim first down-scales images
   by max(1, round(min(H, W) / 256)) (by 2 for Kodak's 768x512; not at all for 128 px patches);
 * pytorch-msssim uses a separable 11-tap Gaussian window (sigma 1.5) over the valid region
-  (no border padding) and average pooling between MS-SSIM scales; libvmaf uses the same
-  window and weights but its own border handling and low-pass decimation between scales.
+  (no border padding) and 2x2 average pooling between MS-SSIM scales; libvmaf's code (derived
+  from the IQA library) uses the same 5 scale weights but handles borders and down-sampling
+  between scales its own way.
 
 Measured by ``python benchmarks/metrics_speed.py`` (reports/benchmarks/metrics_speed.md) on
 48 random Kodak 256x256 crops vs Pillow JPEG at qualities 5..90: the differentiable values

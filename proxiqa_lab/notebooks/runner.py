@@ -47,6 +47,7 @@ class NotebookResult:
     executed: str
     artifacts: list[str] = field(default_factory=list)
     failure: NotebookFailure | None = None
+    previous: bool = False  # from an earlier run of the suite (kept in the index by --only runs)
 
 
 def discover_notebooks(folder: str | Path = "notebooks", only: list[str] | None = None) -> list[Path]:
@@ -168,6 +169,7 @@ def run_suite(
     out.mkdir(parents=True, exist_ok=True)
     params = {**(parameters or {}), "PROFILE": profile}
     results: list[NotebookResult] = []
+    earlier = [r for r in previous_results(out, profile) if r.name not in {n.stem for n in notebooks}]
     suite_start = time.perf_counter()
     for notebook in notebooks:
         executed = out / notebook.name
@@ -184,8 +186,24 @@ def run_suite(
         )
         results.append(result)
         echo(f"[{notebook.stem}] {result.status} in {wall:.1f} s" + (f": {failure.describe()}" if failure else ""))
-        write_index(results, out, profile, time.perf_counter() - suite_start)
+        write_index(sorted(results + earlier, key=lambda r: r.name), out, profile, time.perf_counter() - suite_start)
     return results
+
+
+def previous_results(out: str | Path, profile: str) -> list[NotebookResult]:
+    """Results recorded in ``out/suite.json`` by an earlier run of the same profile (empty if none)."""
+    path = Path(out) / "suite.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        if summary.get("profile") != profile:
+            return []
+        results = []
+        for item in summary["notebooks"]:
+            failure = NotebookFailure(**item["failure"]) if item.get("failure") else None
+            results.append(NotebookResult(**{**item, "failure": failure, "previous": True}))
+        return results
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _rel(path: str | Path, start: Path) -> str:
@@ -196,10 +214,13 @@ def write_index(results: list[NotebookResult], out: str | Path, profile: str, to
     """Write ``index.md``, ``index.html`` and ``suite.json`` into ``out``; return the Markdown path."""
     out = Path(out)
     ok = sum(r.status == "ok" for r in results)
+    fresh = [r for r in results if not r.previous]
     lines = [
         f"# ProxIQA Lab notebooks: {profile} profile",
         "",
-        f"{ok}/{len(results)} notebooks ran; total wall time {total_s:.1f} s.",
+        f"{ok}/{len(results)} notebooks ran without error; this run: {len(fresh)} notebook(s), "
+        f"total wall time {total_s:.1f} s" + (" (rows marked * are from an earlier run)." if len(fresh) < len(results)
+                                              else "."),
         "",
         "| notebook | status | wall time (s) | figures | tables and results |",
         "|---|---|---|---|---|",
@@ -210,7 +231,7 @@ def write_index(results: list[NotebookResult], out: str | Path, profile: str, to
         link = lambda a: f"[{Path(a).name}]({_rel(a, out)})"  # noqa: E731
         status = r.status if not r.failure else f"failed: {r.failure.describe()}".replace("|", "\\|")
         lines.append(
-            f"| [{r.name}]({_rel(r.executed, out)}) | {status} | {r.wall_s:.1f} | "
+            f"| [{r.name}]({_rel(r.executed, out)}){' *' if r.previous else ''} | {status} | {r.wall_s:.1f} | "
             f"{' '.join(map(link, figures)) or '-'} | {' '.join(map(link, tables)) or '-'} |"
         )
     md = out / "index.md"

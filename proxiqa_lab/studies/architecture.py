@@ -106,7 +106,7 @@ class AlternatingTrace:
             ``{"codec": the codec step's logged values, "patches": per-patch table with the
             true M, M̂ before and after the proxy step}``.
         """
-        values, x_hat, _ = self.trainer.codec_step(self.x, step=1)
+        values, x_hat = self.trainer.codec_step(self.x, step=1)[:2]  # (values, x̂, M̂, ...)
         x_hat = x_hat.clamp(0, 1)
         m = self.trainer.objective.true_metric(self.x, x_hat)
         with torch.no_grad():

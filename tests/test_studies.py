@@ -1,0 +1,186 @@
+"""Study functions that hold logic: settings, results files, run grids, BD tables, runtimes, tiles."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from proxiqa_lab import figures, studies
+from proxiqa_lab.studies.grid import RunSpec, grid_specs
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXIQA_LAB_REPORTS", str(tmp_path / "reports"))
+    monkeypatch.setenv("PROXIQA_LAB_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def test_settings_per_profile_and_overrides():
+    smoke, lab = studies.settings_for("smoke"), studies.settings_for("lab")
+    assert smoke.objectives[0] == lab.objectives[0] == "mse"
+    assert len(smoke.lambdas) >= 4, "BD-rate needs at least 4 rate points"
+    assert smoke.eval_datasets == ("kodak", "wikipedia24")
+    assert smoke.train_options()["keep_checkpoints_at"] == list(smoke.keep_checkpoints_at)
+    assert max(smoke.keep_checkpoints_at) <= smoke.train["steps"]
+    assert studies.settings_for("smoke", eval_images={"kodak": 1}).eval_datasets == ("kodak",)
+    with pytest.raises(ValueError, match="unknown study setting"):
+        studies.settings_for("smoke", lambda_values=(1,))
+    with pytest.raises(ValueError, match="profile must be one of"):
+        studies.settings_for("huge")
+
+
+def test_results_roundtrip_as_plain_json(roots):
+    df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
+    path = studies.record_results("smoke", "99_test", {"table": df, "n": np.int64(3), "x": np.float32(0.5),
+                                                       "inf": float("inf"), "arr": np.arange(2), "p": roots})
+    assert path == roots / "reports/smoke/99_test/results.json"
+    loaded = studies.load_results("smoke", "99_test")
+    assert loaded["table"] == [{"a": 1.0, "b": "x"}, {"a": None, "b": "y"}]
+    assert loaded["n"] == 3 and loaded["x"] == 0.5 and loaded["inf"] is None and loaded["arr"] == [0, 1]
+    assert json.loads(path.read_text())["notebook"] == "99_test"
+    with pytest.raises(FileNotFoundError, match="run notebooks/98_missing.ipynb"):
+        studies.load_results("smoke", "98_missing")
+    with pytest.raises(ValueError, match="dict"):
+        studies.record_results("smoke", "99_test", [1, 2])
+
+
+def test_run_names_and_grid_order():
+    spec = RunSpec("proxy:vmaf", 0.0067, 0.5)
+    assert spec.name("bls", 8) == "bls8-proxy_vmaf-lmbda0.0067-alpha0.5"
+    assert RunSpec("mse", 0.0018, 0.5).name("bls", 64) == "bls64-mse-lmbda0.0018"
+    assert RunSpec("ssim+ld", 0.01, 0.3, finetune=True).name("bls", 8) == "bls8-ssim_ld-lmbda0.01-alpha0.3-ft"
+    with_proxy = RunSpec("pretrained-proxy:vmaf", 0.01, overrides=(("proxy_init", "/x.pt"),))
+    assert "proxy_init" not in with_proxy.name("bls", 8)
+    specs = grid_specs(["proxy:vmaf", "mse"], [0.01, 0.1], finetune=True)
+    assert [(s.objective, s.finetune) for s in specs] == [("mse", False)] * 2 + [("proxy:vmaf", True)] * 2
+
+
+def test_train_grid_trains_then_reuses_then_extends(roots):
+    torch.set_num_threads(1)
+    specs = [RunSpec("mse", 0.0932)]
+    first = studies.train_grid(specs, "smoke", train={"steps": 2, "keep_checkpoints_at": [1, 2]}, progress=False)
+    assert first["status"].tolist() == ["trained"]
+    run = roots / "runs/smoke/bls8-mse-lmbda0.0932"
+    assert first["run"][0] == str(run) and (run / "model.pt").is_file()
+    again = studies.train_grid(specs, "smoke", train={"steps": 2, "keep_checkpoints_at": [1, 2]}, progress=False)
+    assert again["status"].tolist() == ["reused"]
+    longer = studies.train_grid(specs, "smoke", train={"steps": 3, "keep_checkpoints_at": [1, 2]}, progress=False)
+    assert longer["status"].tolist() == ["trained"] and json.loads((run / "run.json").read_text())["step"] == 3
+    assert studies.checkpoint_at(run, 1).name == "step_1.pt"
+    with pytest.raises(FileNotFoundError, match="keeps"):
+        studies.checkpoint_at(run, 7)
+    codec = studies.learned_codec(longer, "mse")
+    assert codec.name == "BLS MSE" and len(codec.points) == 1
+    with pytest.raises(ValueError, match="no 'ssim' runs"):
+        studies.learned_codec(longer, "ssim")
+
+
+def test_finetune_needs_the_mse_run_first(roots):
+    with pytest.raises(ValueError, match="put that MSE run earlier"):
+        studies.train_grid([RunSpec("proxy:vmaf", 0.01, finetune=True)], "smoke", finetune_steps=2, progress=False)
+
+
+def test_tiles_and_image_level_proxy_score():
+    img = np.arange(130 * 200 * 3, dtype=np.uint32).reshape(130, 200, 3).astype(np.uint8)
+    tiles = studies.tile_batch(img, 64)
+    assert tiles.shape == (2 * 3, 3, 64, 64)
+    assert torch.equal(tiles[4], torch.from_numpy(img[64:128, 64:128]).permute(2, 0, 1).float() / 255)
+
+    class MeanDiff(torch.nn.Module):  # a stand-in proxy whose tile scores are easy to predict
+        patch_size = 64
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x, x_hat):
+            return self.w * (x - x_hat).abs().mean(dim=(1, 2, 3)) * 255
+
+    dist = img.copy()
+    dist[:64, :64] = dist[:64, :64] // 2
+    out = studies.image_proxy_score(MeanDiff(), img, dist)
+    expected = np.abs(img[:64, :64].astype(float) - dist[:64, :64]).mean() / 6
+    assert out["tile"] == 64 and len(out["tiles"]) == 6 and out["score"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="smaller than one"):
+        studies.tile_batch(img[:32], 64)
+
+
+def test_runtime_tables_normalise_by_the_point_nearest_2_bpp():
+    times = pd.DataFrame({
+        "codec": ["a"] * 6, "device": ["cpu"] * 6, "image": ["x", "y"] * 3, "point": ["p1", "p1", "p2", "p2", "p3", "p3"],
+        "bpp": [0.1, 0.1, 0.5, 0.5, 1.9, 2.1], "encode_ms": [10, 20, 30, 30, 60, 60], "decode_ms": [1.0] * 6})
+    table = studies.runtime_table(times)
+    assert table.loc[0, "encode_ms"] == pytest.approx(35) and table.loc[0, "mean_bpp"] == pytest.approx(0.8667, 1e-3)
+    norm = studies.normalised_encode_times(times)
+    assert norm["encode_norm"].tolist() == pytest.approx([0.25, 0.5, 1.0])
+    assert norm["reference_bpp"].iloc[0] == pytest.approx(2.0)
+
+
+def test_time_codec_measures_every_point():
+    class Copy:
+        name, points = "copy", [1, 2]
+
+        def encode(self, img, point):
+            return img.tobytes()[: point * 100]
+
+        def decode(self, data, point):
+            return np.zeros((4, 4, 3), np.uint8)
+
+    times = studies.time_codec(Copy(), {"im": np.zeros((10, 10, 3), np.uint8)}, repeats=2)
+    assert times["bpp"].tolist() == [8.0, 16.0] and (times["encode_ms"] >= 0).all()
+    with pytest.raises(ValueError, match="repeats"):
+        studies.time_codec(Copy(), {}, repeats=0)
+
+
+def test_table_layouts_from_bd_values():
+    bd = pd.DataFrame({"vmaf": [-10.0, -20.0, 5.0, 7.0], "ssim": [1.0, 3.0, np.nan, 2.0]},
+                      index=pd.MultiIndex.from_tuples([("B", "i1"), ("B", "i2"), ("C", "i1"), ("C", "i2")],
+                                                      names=["codec", "image"]))
+    from proxiqa_lab.evaluation import bd_summary
+
+    summary = bd_summary(bd)
+    table = studies.table_iv(summary, {"B": "B (x)", "C": "C (y)", "missing": "z"}, ["vmaf", "ssim"])
+    assert list(table.columns) == ["B (x)", "C (y)"] and list(table.index) == ["VMAF BD-rate", "SSIM BD-rate"]
+    assert table.loc["VMAF BD-rate", "B (x)"] == -15 and table.loc["SSIM BD-rate", "C (y)"] == 2
+    wide = studies.table_i(studies.RDStudy(df=pd.DataFrame(), bd=bd, summary=summary, baseline="A"))
+    assert wide.loc["i2", ("C", "vmaf")] == 7 and list(wide.columns.get_level_values(0).unique()) == ["B", "C"]
+    records = studies.summary_records(summary)
+    assert records[0]["codec"] == "B" and records[0]["vmaf_mean"] == -15 and math.isnan(records[1]["ssim_std"])
+
+
+def test_matched_point_and_crop():
+    df = pd.DataFrame({"codec": ["c"] * 3, "image": ["i"] * 3, "point": [1, 2, 3], "bpp": [0.1, 0.3, 1.0]})
+    assert studies.matched_point(df, "c", "i", 0.25)["point"] == 2
+    with pytest.raises(ValueError, match="no rows"):
+        studies.matched_point(df, "c", "other", 0.25)
+    img = np.arange(100 * 60 * 3).reshape(100, 60, 3)
+    assert studies.crop(img, 40, center=(1.0, 0.0)).shape == (40, 40, 3)
+    assert studies.crop(img, 40, center=(1.0, 0.0))[0, 0, 0] == img[60, 0, 0]
+    assert studies.crop(img, 500).shape == (60, 60, 3)
+
+
+def test_eval_images_fall_back_to_labelled_samples(tmp_path):
+    with pytest.warns(studies.SampleImagesWarning, match="proxiqa-lab data fetch kodak"):
+        images, source = studies.eval_images("kodak", 2, root=str(tmp_path))
+    assert len(images) == 2 and "not Kodak" in source
+    with pytest.raises(Exception, match="kodak"):
+        studies.eval_images("kodak", 2, root=str(tmp_path), fallback=False)
+    with pytest.raises(ValueError, match="count"):
+        studies.eval_images("kodak", 0)
+
+
+def test_figures_save_png_and_svg(tmp_path):
+    log = pd.DataFrame({"step": [1, 2, 3], "true_mean": [1, 2, 3], "true_std": [0.1] * 3,
+                        "proxy_mean": [3, 2, 1], "proxy_std": [0.2] * 3})
+    fig = figures.proxy_vs_true({"a": log, "b": log})
+    paths = figures.save_figure(fig, tmp_path, "fig7")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 0 for p in paths)
+    table = pd.DataFrame({"curve": ["x", "x", "y", "y"], "step": [1, 2, 1, 2], "bd_rate_mean": [1, 2, 3, 4],
+                          "bd_rate_std": [0.1] * 4})
+    assert len(figures.metric_vs_steps(table, lr_drop_step=1).axes[0].lines) >= 3
