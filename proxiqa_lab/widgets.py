@@ -162,7 +162,7 @@ class AlphaLambdaExplorer:
 
     # ----------------------------------------------------------------------------- widget
     def widget(self):
-        """An ``ipywidgets.VBox`` with the α and λ sliders and a live view of the figure."""
+        """An ``ipywidgets.VBox`` with the α and λ sliders and the figure as a PNG image that follows them."""
         import ipywidgets as w
 
         if self._box is None:
@@ -170,19 +170,20 @@ class AlphaLambdaExplorer:
                                                   description="α", continuous_update=False)
             self.lmbda_slider = w.SelectionSlider(options=[(f"{v:g}", v) for v in self.lmbdas], value=self._lmbda,
                                                   description="λ", continuous_update=False)
-            self.output = w.Output()
+            self.image = w.Image(format="png")
             self.alpha_slider.observe(lambda change: self.select(alpha=change["new"]), names="value")
             self.lmbda_slider.observe(lambda change: self.select(lmbda=change["new"]), names="value")
-            self._box = w.VBox([w.HBox([self.alpha_slider, self.lmbda_slider]), self.output])
+            self._box = w.VBox([w.HBox([self.alpha_slider, self.lmbda_slider]), self.image])
             self._show()
         return self._box
 
     def _show(self) -> None:
-        from IPython.display import clear_output, display
+        """Render the figure into the widget's PNG image (no output capture, so it also works headless)."""
+        import io
 
-        with self.output:
-            clear_output(wait=True)
-            display(self.figure)
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=80)
+        self.image.value = buffer.getvalue()
 
 
 def _nearest(grid: list[float], value: float, name: str) -> float:

@@ -72,7 +72,7 @@ def suite(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, str(Path(value).resolve()))
-        results = run_suite("smoke", NOTEBOOKS, cwd=root, echo=print)
+        results = run_suite("smoke", NOTEBOOKS, cwd=root, cell_timeout=300, echo=print)
     return {r.name: r for r in results}, root / "reports" / "smoke"
 
 

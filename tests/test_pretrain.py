@@ -41,8 +41,8 @@ def database(sources) -> DistortionDatabase:
 
 @pytest.fixture(scope="module")
 def small(sources) -> DistortionDatabase:
-    """32x32 patches with blur and noise only: cheap to train on."""
-    return build_distortion_database(sources, "vmaf", patch_size=32, patches_per_image=6, kinds=("noise", "blur"),
+    """32x32 patches with white noise at 8 levels: cheap to train on, and learnable from 3 images."""
+    return build_distortion_database(sources, "vmaf", patch_size=32, patches_per_image=8, kinds=("noise",), levels=8,
                                      seed=0)
 
 
@@ -196,7 +196,7 @@ def test_too_few_sources_for_a_split(sources):
 # ----------------------------------------------------------------------------- pretraining
 
 
-EPOCHS = 8
+EPOCHS = 6
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,8 @@ def test_pretraining_beats_the_untrained_net_and_the_mean(trained, small):
     train, test = small.split(0.25, seed=0)
     constant = np.sqrt(np.mean((small.scores[test] - small.scores[train].mean()) ** 2))
     assert report.rmse < report.untrained_rmse
-    assert report.rmse < constant
+    assert report.rmse < 0.75 * constant  # better than predicting the mean training score
+    assert report.plcc > 0.5
     again = evaluate_proxy(net, small, test, device="cpu")
     assert again["rmse"] == pytest.approx(report.rmse)
     assert set(report.per_kind) == set(small.kinds)

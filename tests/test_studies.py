@@ -62,7 +62,6 @@ def test_run_names_and_grid_order():
 
 
 def test_train_grid_trains_then_reuses_then_extends(roots):
-    torch.set_num_threads(1)
     specs = [RunSpec("mse", 0.0932)]
     first = studies.train_grid(specs, "smoke", train={"steps": 2, "keep_checkpoints_at": [1, 2]}, progress=False)
     assert first["status"].tolist() == ["trained"]

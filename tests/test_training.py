@@ -42,6 +42,19 @@ def test_profiles_are_valid_and_documented():
     assert PROFILES["smoke"].N <= 16 and PROFILES["smoke"].batch_size == 4
 
 
+def test_lab_study_plan_is_valid():
+    from proxiqa_lab.training import LAB_LAMBDAS, lab_study_plan
+
+    plan = lab_study_plan("runs/lab")
+    assert len(plan) == 5 + 5 * 3 + 1
+    for out, overrides in plan:
+        cfg = make_config("lab", **overrides)
+        if cfg.objective != "mse":
+            assert cfg.init_checkpoint == f"runs/lab/mse-lmbda{cfg.lmbda:g}"
+            assert cfg.lr_drop_step < cfg.steps
+    assert sorted({o["lmbda"] for _, o in plan}) == sorted(LAB_LAMBDAS)
+
+
 @pytest.mark.parametrize(
     "overrides, needle",
     [

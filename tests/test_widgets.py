@@ -25,9 +25,11 @@ def test_sliders_move_the_point_text_and_crop(grid):
     explorer = AlphaLambdaExplorer(grid, crops=crops)
     box = explorer.widget()
     assert explorer.alpha_slider in box.children[0].children
+    first_png = explorer.image.value
     explorer.alpha_slider.value = 1.0
     explorer.lmbda_slider.value = 0.05
     row = explorer.current
+    assert explorer.image.value[:4] == b"\x89PNG" and explorer.image.value != first_png
     assert (row["alpha"], row["lmbda"]) == (1.0, 0.05)
     x, y = explorer.marker.get_data()
     assert (x[0], y[0]) == pytest.approx((row["bpp"], row["vmaf"]))

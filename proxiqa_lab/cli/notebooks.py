@@ -23,6 +23,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default=None, help="folder for executed notebooks and the index")
     p.add_argument("--notebooks", default="notebooks", help="folder of the notebooks (default: notebooks)")
     p.add_argument("--log-output", action="store_true", help="stream cell outputs while running")
+    p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
+                   help="fail a notebook whose cell runs longer than S seconds (default: no limit)")
     p.set_defaults(func=handler)
 
 
@@ -35,7 +37,7 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError("set the profile with --profile, not -p PROFILE")
     results = run_suite(
         profile=args.profile, notebooks_dir=args.notebooks, only=only, parameters=parameters,
-        out=args.out, log_output=args.log_output,
+        out=args.out, log_output=args.log_output, cell_timeout=args.cell_timeout,
     )
     failed = [r for r in results if r.status != "ok"]
     total = sum(r.wall_s for r in results)

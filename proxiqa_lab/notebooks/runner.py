@@ -112,8 +112,13 @@ def run_notebook(
     parameters: dict,
     cwd: Path,
     log_output: bool = False,
+    cell_timeout: int | None = None,
 ) -> tuple[float, NotebookFailure | None]:
-    """Execute one notebook; return its wall time and the failure, if any."""
+    """Execute one notebook; return its wall time and the failure, if any.
+
+    ``cell_timeout`` (seconds) stops a cell that runs longer, so a hung kernel fails the
+    notebook instead of blocking the suite.
+    """
     import papermill
 
     start = time.perf_counter()
@@ -126,6 +131,7 @@ def run_notebook(
             progress_bar=False,
             log_output=log_output,
             cwd=str(cwd),
+            execution_timeout=cell_timeout,
         )
         failure = None
     except Exception as err:  # papermill raises many kinds; all of them mean "this notebook failed"
@@ -141,6 +147,7 @@ def run_suite(
     out: str | Path | None = None,
     cwd: str | Path | None = None,
     log_output: bool = False,
+    cell_timeout: int | None = None,
     echo=print,
 ) -> list[NotebookResult]:
     """Run the notebooks in order and write the index.
@@ -157,6 +164,7 @@ def run_suite(
         cwd: working directory of the kernels (where ``reports/`` and ``runs/`` resolve);
             the current one when None.
         log_output: stream cell outputs to the log.
+        cell_timeout: seconds a cell may run before its notebook fails (``None``: no limit).
         echo: where progress lines go.
 
     Returns:
@@ -174,7 +182,7 @@ def run_suite(
     for notebook in notebooks:
         executed = out / notebook.name
         echo(f"[{notebook.stem}] running ({profile}) ...")
-        wall, failure = run_notebook(notebook, executed, params, cwd, log_output)
+        wall, failure = run_notebook(notebook, executed, params, cwd, log_output, cell_timeout)
         report_folder = cwd / reports_root() / profile / notebook.stem
         result = NotebookResult(
             name=notebook.stem,

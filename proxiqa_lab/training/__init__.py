@@ -14,6 +14,7 @@ from proxiqa_lab.training.config import (
     PAPER_LAMBDAS,
     PROFILES,
     TrainConfig,
+    lab_study_plan,
     make_config,
 )
 from proxiqa_lab.training.objectives import Objective, allowed_objectives, parse_objective
@@ -30,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "allowed_objectives",
+    "lab_study_plan",
     "learning_rate",
     "load_run",
     "make_config",

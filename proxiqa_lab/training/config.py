@@ -71,7 +71,8 @@ class TrainConfig:
             step, with no lag; see :mod:`proxiqa_lab.training.trainer`).
         proxy_init: for ``pretrained-proxy:*``, a proxy checkpoint to start from (``None``: pretrain
             one on synthetic distortions at the start of the run).
-        deterministic: ask torch for deterministic algorithms (exact resume on CPU).
+        deterministic: ask torch for deterministic algorithms on the CPU (exact resume); CUDA runs
+            are seeded but not forced to deterministic cuDNN kernels.
         progress: show a tqdm progress bar.
     """
 
@@ -182,9 +183,11 @@ PROFILES: dict[str, TrainConfig] = {
         checkpoint_every=6, log_every=1, grad_clip=1.0, lmbda=0.0130,
     ),
     # A 2-core laptop: BLS N=64 on 8x128² patches, lr 1e-3 with gradient clipping and a drop (x0.1)
-    # at 80 % of the steps. About 0.1 s per MSE step; 5 λ x {mse, proxy:vmaf, proxy:ssim, proxy:ms_ssim}
-    # plus one pretrained-proxy run fit in about 4 CPU-hours at 3,000 steps (MSE) and 1,500
-    # fine-tuning steps (proxy objectives started from the MSE model of the same λ).
+    # at 80 % of the steps. The study (lab_study_plan: 5 λ x {mse, proxy:vmaf, proxy:ssim,
+    # proxy:ms_ssim} plus one pretrained-proxy run) uses 3,000 MSE steps and 1,500 fine-tuning steps
+    # for the proxy objectives (started from the MSE model of the same λ): at about 0.1 s per MSE
+    # step on an idle 2-core CPU and 2.5x that per proxy step (reports/benchmarks/training_speed.md
+    # measures the ratio), about 2.5 CPU-hours; a busy machine is slower.
     "lab": TrainConfig(
         profile="lab", N=64, lr=1e-3, lr_drop_step=2400, lr_drop_factor=0.1, steps=3000,
         batch_size=8, patch_size=128, crop_size=256, checkpoint_every=250, log_every=10, grad_clip=1.0,
@@ -254,3 +257,35 @@ def config_diff(stored: dict[str, Any], new: dict[str, Any], ignore=RESUMABLE_KE
 
 def _norm(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
+
+#: Objectives of the lab study, after the MSE baselines.
+LAB_PROXY_OBJECTIVES = ("proxy:vmaf", "proxy:ssim", "proxy:ms_ssim")
+
+
+def lab_study_plan(root: str = "runs/lab", lmbdas: tuple[float, ...] = LAB_LAMBDAS,
+                   pretrained_metric: str = "vmaf") -> list[tuple[str, dict[str, Any]]]:
+    """The laptop study as ``(out folder, train() overrides)`` pairs, in the order they must run.
+
+    Five MSE models (3,000 steps, lr 1e-3 dropped x0.1 at step 2,400), then for each λ the three
+    proxy objectives fine-tuned from the MSE model of the same λ for :data:`LAB_FINETUNE_STEPS`
+    steps (lr dropped at 80 %), then one ``pretrained-proxy`` run at the middle λ (Fig. 7a).
+    Fine-tuning from MSE is a shortcut for a short schedule; the paper trained every model from
+    scratch for 2.1M steps. Budget, from ``reports/benchmarks/training_speed.md``: about 0.1 s per
+    MSE step and 2.5x that per proxy step at N=64 on an idle 2-core CPU, i.e. about 2.5 CPU-hours.
+    """
+    plan: list[tuple[str, dict[str, Any]]] = []
+    finetune = {"steps": LAB_FINETUNE_STEPS, "lr_drop_step": int(0.8 * LAB_FINETUNE_STEPS)}
+    for lmbda in lmbdas:
+        plan.append((f"{root}/mse-lmbda{lmbda:g}", {"objective": "mse", "lmbda": lmbda}))
+    for lmbda in lmbdas:
+        for objective in LAB_PROXY_OBJECTIVES:
+            name = objective.replace(":", "_")
+            plan.append((f"{root}/{name}-lmbda{lmbda:g}", {"objective": objective, "lmbda": lmbda,
+                                                           "init_checkpoint": f"{root}/mse-lmbda{lmbda:g}",
+                                                           **finetune}))
+    mid = lmbdas[len(lmbdas) // 2]
+    plan.append((f"{root}/pretrained-proxy_{pretrained_metric}-lmbda{mid:g}",
+                 {"objective": f"pretrained-proxy:{pretrained_metric}", "lmbda": mid,
+                  "init_checkpoint": f"{root}/mse-lmbda{mid:g}", **finetune}))
+    return plan

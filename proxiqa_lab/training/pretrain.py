@@ -533,6 +533,7 @@ class PretrainReport:
     lr: float
     seed: int
     holdout: float
+    difference_init: bool
     n_train: int
     n_test: int
     train_sources: int
@@ -625,7 +626,20 @@ def evaluate_proxy(
     true, kinds = database.scores[indices], database.kind[indices]
     result = correlation(predicted, true)
     result["per_kind"] = {k: correlation(predicted[kinds == k], true[kinds == k]) for k in dict.fromkeys(kinds.tolist())}
+    if REFERENCE_KIND in result["per_kind"]:  # identity pairs: only the error is meaningful
+        result["per_kind"][REFERENCE_KIND].update(plcc=float("nan"), srocc=float("nan"))
     return result
+
+
+def _difference_init(net: torch.nn.Module) -> None:
+    """Make the first 6-channel convolution respond to ``x - x_hat`` at initialisation."""
+    first = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if first is None or first.in_channels != 6:
+        raise TrainingError(
+            f"difference_init needs a first convolution over 6 channels (x, x_hat); {type(net).__name__} has none"
+        )
+    with torch.no_grad():
+        first.weight[:, 3:] = -first.weight[:, :3]
 
 
 class _Rescaled(torch.nn.Module):
@@ -648,6 +662,7 @@ def pretrain_proxy(
     holdout: float = 0.2,
     seed: int = 0,
     device: str | torch.device | None = None,
+    difference_init: bool = True,
     progress: bool = True,
 ) -> tuple[torch.nn.Module, PretrainReport]:
     """Pretrain a ProxIQA network on a distortion database with the metric loss, eq. (11).
@@ -666,6 +681,9 @@ def pretrain_proxy(
         holdout: fraction of *source images* held out for evaluation, in (0, 1).
         seed: seeds the split, the initialisation and the batch order.
         device: ``"auto"``/``None`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        difference_init: start the first convolution's ``x_hat`` weights as the negated
+            ``x`` weights, so the network first sees ``x - x_hat`` (it then learns freely);
+            this shortens the initial plateau where it predicts the mean score.
         progress: show a progress bar.
 
     Returns:
@@ -693,6 +711,8 @@ def pretrain_proxy(
     fc = getattr(net, "fc", None)
     if not isinstance(fc, torch.nn.Linear):
         raise TrainingError(f"{type(net).__name__} has no final linear layer 'fc' to train on standardized scores")
+    if difference_init:
+        _difference_init(net)
     net = net.to(dev)
     untrained = evaluate_proxy(net, database, test_idx, device=dev)
     # Train on standardized scores (m - mu) / sigma, then fold mu and sigma into the last
@@ -751,6 +771,7 @@ def pretrain_proxy(
         lr=float(lr),
         seed=int(seed),
         holdout=float(holdout),
+        difference_init=bool(difference_init),
         n_train=int(len(train_idx)),
         n_test=int(len(test_idx)),
         train_sources=int(len(np.unique(database.source[train_idx]))),

@@ -554,7 +554,7 @@ class Trainer:
         # A batch whose proxy step was pending at the checkpoint logs its row after resuming.
         self._open_log(self.step if self._pending is None else self._pending[0] - 1)
         previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-        if cfg.deterministic:
+        if cfg.deterministic and self.device.type == "cpu":  # on CUDA it would slow cuDNN down
             torch.use_deterministic_algorithms(True, warn_only=True)
         self._executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-metric")
                           if self.objective.uses_proxy else None)
