@@ -33,7 +33,6 @@ from pathlib import Path
 
 import torch
 
-from proxiqa_lab import losses
 from proxiqa_lab.paths import reports_root
 from proxiqa_lab.training import make_config
 from proxiqa_lab.training.trainer import Trainer

@@ -124,7 +124,7 @@ def metric_vs_steps(
     return fig
 
 
-def normalised_times(table: pd.DataFrame, x: str = "target_bpp", y: str = "encode_norm", group: str = "codec") -> Figure:
+def normalised_times(table: pd.DataFrame, x: str = "bpp", y: str = "encode_norm", group: str = "label") -> Figure:
     """Fig. 12: encoding time per rate point divided by the time at the highest rate (2 bpp)."""
     fig = Figure(figsize=(6, 3.8), layout="constrained")
     ax = fig.subplots()

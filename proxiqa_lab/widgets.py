@@ -55,7 +55,8 @@ class AlphaLambdaExplorer:
             raise ValueError("results is empty: the explorer needs at least one trained model")
         duplicated = results.duplicated(["alpha", "lmbda"])
         if duplicated.any():
-            raise ValueError(f"results have several rows for (alpha, lmbda) = {results[duplicated][['alpha', 'lmbda']].values.tolist()}")
+            pairs = results[duplicated][["alpha", "lmbda"]].values.tolist()
+            raise ValueError(f"results have several rows for (alpha, lmbda) = {pairs}; keep one model per pair")
         self.results = results.reset_index(drop=True)
         self.metric = metric
         self.scores = tuple(s for s in scores if s in results.columns)
@@ -80,7 +81,8 @@ class AlphaLambdaExplorer:
     @property
     def current(self) -> pd.Series | None:
         """The row of the selected (α, λ), or None where that pair was not trained."""
-        rows = self.results[np.isclose(self.results["alpha"], self._alpha) & np.isclose(self.results["lmbda"], self._lmbda)]
+        r = self.results
+        rows = r[np.isclose(r["alpha"], self._alpha) & np.isclose(r["lmbda"], self._lmbda)]
         return None if rows.empty else rows.iloc[0]
 
     def select(self, alpha: float | None = None, lmbda: float | None = None) -> pd.Series | None:

@@ -293,3 +293,15 @@ def test_differentiable_close_to_libvmaf(pairs):
         ours = fn(x, x_hat).numpy()
         assert np.abs(ours - true[name]).max() < 0.1, (name, ours, true[name])
         assert np.array_equal(np.argsort(ours), np.argsort(true[name])), name
+
+
+def test_many_pairs_stay_paired():
+    """Past 4,096 frames in one ffmpeg call the two inputs fall out of step; score() splits calls."""
+    from proxiqa_lab.metrics import score
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (16, 24, 24, 3), dtype=np.uint8)
+    refs = base[rng.integers(0, 16, 4200)]
+    psnr = score(refs, refs.copy(), metrics=("psnr_avg",))["psnr_avg"]
+    assert psnr.shape == (4200,)
+    assert np.all(psnr == 100.0)

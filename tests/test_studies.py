@@ -112,7 +112,8 @@ def test_tiles_and_image_level_proxy_score():
 
 def test_runtime_tables_normalise_by_the_point_nearest_2_bpp():
     times = pd.DataFrame({
-        "codec": ["a"] * 6, "device": ["cpu"] * 6, "image": ["x", "y"] * 3, "point": ["p1", "p1", "p2", "p2", "p3", "p3"],
+        "codec": ["a"] * 6, "device": ["cpu"] * 6, "image": ["x", "y"] * 3,
+        "point": ["p1", "p1", "p2", "p2", "p3", "p3"],
         "bpp": [0.1, 0.1, 0.5, 0.5, 1.9, 2.1], "encode_ms": [10, 20, 30, 30, 60, 60], "decode_ms": [1.0] * 6})
     table = studies.runtime_table(times)
     assert table.loc[0, "encode_ms"] == pytest.approx(35) and table.loc[0, "mean_bpp"] == pytest.approx(0.8667, 1e-3)

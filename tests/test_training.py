@@ -64,6 +64,8 @@ def test_lab_study_plan_is_valid():
         ({"objective": "mae"}, "allowed"),
         ({"patch_size": 100}, "patch_size must be a multiple of 16"),
         ({"colour": 3}, "unknown training option"),
+        ({"lmbda": "big"}, "lmbda must be a number, got 'big'"),
+        ({"batch_size": 2.5}, "batch_size must be an integer"),
         ({"objective": "proxy:custom", "m_bar": 1.0}, "metric callable"),
         ({"objective": "proxy:custom"}, "m_bar"),
     ],

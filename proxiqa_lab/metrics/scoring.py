@@ -15,6 +15,9 @@ from proxiqa_lab.metrics.registry import METRICS, MS_SSIM_MIN_SIZE, check_metric
 
 #: Largest raw RGB payload (bytes per stream) sent to one ffmpeg call; bigger groups are split.
 MAX_BATCH_BYTES = 256 * 2**20
+#: Frames per ffmpeg call. Past 4,096 frames this ffmpeg pairs the two piped inputs out of step
+#: (measured: every pair after frame 4096 is scored against another frame), so calls stay well below.
+MAX_BATCH_FRAMES = 2048
 
 
 def _is_tensor(x: Any) -> bool:
@@ -126,7 +129,7 @@ def reflect_pad(images: np.ndarray, size: int = MS_SSIM_MIN_SIZE) -> np.ndarray:
 
 
 def _chunks(n: int, frame_bytes: int) -> list[slice]:
-    step = max(1, MAX_BATCH_BYTES // max(frame_bytes, 1))
+    step = max(1, min(MAX_BATCH_FRAMES, MAX_BATCH_BYTES // max(frame_bytes, 1)))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 

@@ -183,3 +183,10 @@ def table_i(study: RDStudy) -> pd.DataFrame:
     wide = wide.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     codecs = [c for c in dict.fromkeys(study.bd.index.get_level_values("codec")) if c != study.baseline]
     return wide[[c for c in codecs if c in wide.columns.get_level_values(0)]]
+
+
+def rd_records(studies: Mapping[str, RDStudy]) -> dict[str, dict]:
+    """Per dataset: the images' source, the images, per-image BD-rates, their summary and mean bpp per codec."""
+    return {name: {"source": str(s.df["dataset"].iloc[0]), "images": sorted(set(s.df["image"])),
+                   "bd_per_image": s.bd.reset_index(), "bd_summary": summary_records(s.summary),
+                   "mean_bpp": s.df.groupby("codec")["bpp"].mean().to_dict()} for name, s in studies.items()}

@@ -129,6 +129,19 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
 
+        import numbers
+
+        for name in ("lmbda", "alpha", "lr", "proxy_lr", "aux_lr", "lr_drop_factor", "m_bar", "metric_scale",
+                     "grad_clip", "N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed",
+                     "checkpoint_every", "log_every", "lr_drop_step"):
+            value = getattr(self, name)
+            optional = name in ("m_bar", "metric_scale", "grad_clip", "M", "lr_drop_step")
+            kind = numbers.Integral if name in ("N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed",
+                                                "checkpoint_every", "log_every", "lr_drop_step") else numbers.Real
+            if (value is None and optional) or (isinstance(value, kind) and not isinstance(value, bool)):
+                continue
+            raise ValueError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'}"
+                             f"{' or None' if optional else ''}, got {value!r}")
         need(self.profile in PROFILE_NAMES, f"profile must be one of {PROFILE_NAMES}, got {self.profile!r}")
         need(self.architecture in ARCHITECTURES,
              f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
