@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from proxiqa_lab.data import load_image, save_image, to_tensor, to_uint8
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import BitstreamError, CheckpointError, ImageError
+from proxiqa_lab.fileio import atomic_write_bytes
 from proxiqa_lab.models import architecture_of, load_checkpoint
 
 __all__ = [
@@ -54,8 +54,6 @@ MAGIC = b"PXQA"
 FORMAT_VERSION = 1
 #: Stable one-byte ids of the codec architectures a stream can name.
 ARCHITECTURE_IDS = {"bls": 1, "bmshj": 2}
-_UMASK = os.umask(0o022)  # read the process umask (setting it back at once)
-os.umask(_UMASK)
 _FIXED = struct.Struct(">4sBBII")  # magic, version, architecture id, config CRC, weights CRC
 _CRC = struct.Struct(">I")
 
@@ -122,7 +120,7 @@ def encode_file(
     img = load_image(image)
     model = _as_model(checkpoint)
     data = encode_image(model, img)
-    _write_atomic(out, data)
+    atomic_write_bytes(out, data)
     return len(data) * 8 / (img.shape[0] * img.shape[1])
 
 
@@ -360,18 +358,3 @@ def _check_output(out: Path, inputs: list, force: bool) -> None:
             raise ValueError(f"refusing to overwrite the input file {inp} with the output; choose another output path")
     if out.exists() and not force:
         raise FileExistsError(f"{out} already exists; refusing to overwrite it (pass force=True / --force)")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -146,7 +146,7 @@ def test_fetch_kodak_from_mirror(kodak_root):
     assert (kodak_root / "vmaf_models" / "LICENSE").is_file()
     assert status("kodak", kodak_root).complete
     assert sha256_file(paths[6]) == DATASETS["kodak"].files["kodim07.png"]
-    assert not list((kodak_root / "kodak").glob("*.part"))
+    assert not list((kodak_root / "kodak").glob("*.tmp"))
     assert oct((paths[0]).stat().st_mode & 0o777) != "0o600"
 
 
@@ -198,7 +198,7 @@ def test_mirror_missing_file_and_checksum_mismatch(tmp_path):
     with pytest.raises(ChecksumError, match="expected " + DATASETS["vmaf_models"].files["vmaf_v0.6.1neg.json"]):
         fetch("vmaf_models", tmp_path / "c", mirror=mirror)
     assert not (tmp_path / "c" / "vmaf_models" / "vmaf_v0.6.1neg.json").exists()
-    assert not list((tmp_path / "c" / "vmaf_models").glob(".*.part"))
+    assert not list((tmp_path / "c" / "vmaf_models").glob(".*.tmp"))
 
 
 def test_mirror_only_datasets_need_a_mirror(tmp_path):

@@ -351,3 +351,27 @@ def test_train_config_roundtrip():
         "lr": 1e-4, "grad_clip": None, "keep_checkpoints_at": [10, 20], "data": "samples"}
     with pytest.raises(ValueError, match="unknown training option"):
         parse_set(["learning_rate=1"])
+
+
+def test_run_folder_is_locked_while_training(tmp_path):
+    """Two processes never train into one run folder: the second gets a clear error naming the first."""
+    import os
+    import subprocess
+    import sys
+
+    from proxiqa_lab.training.checkpointing import run_lock
+
+    code = (
+        "import sys\n"
+        "from proxiqa_lab.training.checkpointing import run_lock\n"
+        "from proxiqa_lab.errors import TrainingError\n"
+        f"try:\n    with run_lock({str(tmp_path)!r}): sys.exit(0)\n"
+        "except TrainingError as e:\n    print(e); sys.exit(3)\n"
+    )
+    with run_lock(tmp_path):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "in use by another training process" in proc.stdout
+    assert f"pid {os.getpid()}" in proc.stdout
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # released: it can be taken again

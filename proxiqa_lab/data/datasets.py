@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proxiqa_lab.errors import DataNotFoundError, ProxIQALabError
+from proxiqa_lab.fileio import atomic_open
 from proxiqa_lab.data.registry import DATASETS, Dataset, data_root, mirror_root
 
 __all__ = [
@@ -41,8 +41,6 @@ MANIFEST = ".verified.json"
 #: Seconds before a download gives up waiting for the server.
 DOWNLOAD_TIMEOUT = 60
 _CHUNK = 1 << 20
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class ChecksumError(ProxIQALabError, ValueError):
@@ -91,15 +89,8 @@ def _read_manifest(folder: Path) -> dict[str, list]:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, list]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{MANIFEST}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=0, sort_keys=True)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, folder / MANIFEST)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(folder / MANIFEST, "w") as f:
+        json.dump(manifest, f, indent=0, sort_keys=True)
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -133,11 +124,9 @@ def _hash_file(path: Path) -> str:
 
 def _copy_verified(read: Callable[[], object], dest: Path, sha256: str, source: str) -> None:
     """Stream a readable into a temp file next to ``dest``; rename only if sha256 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    with atomic_open(dest, "wb") as out:  # raising inside discards the temp file
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, read() as src:
+        with read() as src:
             while chunk := src.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
@@ -147,11 +136,6 @@ def _copy_verified(read: Callable[[], object], dest: Path, sha256: str, source: 
                 "corrupt or a different version; nothing was written. Refresh the mirror or "
                 "download from the public URL (omit --mirror)."
             )
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _open_url(url: str):
@@ -190,15 +174,8 @@ def _fetch_from_archive(ds: Dataset, url: str, rels: list[str], folder: Path) ->
     archive = downloads / Path(urllib.request.url2pathname(url.rsplit("/", 1)[-1])).name
     try:
         # The archive itself has no registered digest: every extracted member is verified.
-        fd, tmp = tempfile.mkstemp(dir=downloads, suffix=".part")
-        os.close(fd)
-        try:
-            with _open_url(url) as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
-            os.replace(tmp, archive)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(archive, "wb") as out, _open_url(url) as src:
+            shutil.copyfileobj(src, out, _CHUNK)
         try:
             tar = tarfile.open(archive)
         except tarfile.TarError as err:

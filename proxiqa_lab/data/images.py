@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from proxiqa_lab.errors import ImageError
+from proxiqa_lab.fileio import atomic_open
 
 if TYPE_CHECKING:  # torch is imported on use, so the data CLI starts fast
     import torch
@@ -41,8 +41,6 @@ __all__ = [
 #: How :func:`sample_images` data must be labelled wherever it is shown.
 SAMPLE_IMAGES_LABEL = "scikit-image sample photos (fallback, not Kodak)"
 _SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "rocket")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class ImageConversionWarning(UserWarning):
@@ -197,16 +195,8 @@ def save_image(img: np.ndarray, path: str | os.PathLike, overwrite: bool = False
         raise FileExistsError(
             f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace it)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(img)).save(f, format="PNG")
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        Image.fromarray(np.ascontiguousarray(img)).save(f, format="PNG")
     return path
 
 

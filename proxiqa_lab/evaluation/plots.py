@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from proxiqa_lab.evaluation.rd import average_curve, load_rd
+from proxiqa_lab.fileio import atomic_open
 
 
 def _label(metric: str) -> str:
@@ -98,7 +99,6 @@ def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None =
         stem.parent.mkdir(parents=True, exist_ok=True)
         for suffix in (".png", ".svg"):
             target = stem.with_name(stem.name + suffix)
-            tmp = target.with_name(f".{target.name}.tmp{suffix}")
-            fig.savefig(tmp, dpi=150)
-            os.replace(tmp, target)
+            with atomic_open(target, "wb") as f:
+                fig.savefig(f, format=suffix[1:], dpi=150)
     return fig

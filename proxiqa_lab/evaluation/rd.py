@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ import pandas as pd
 
 from proxiqa_lab.errors import BitstreamError, ImageError
 from proxiqa_lab.evaluation.bdrate import METHODS, bd_rate
+from proxiqa_lab.fileio import atomic_write_text
 
 #: Every metric an evaluation can report, in table order.
 ALL_METRICS: tuple[str, ...] = ("psnr_avg", "ssim", "ms_ssim", "vif", "vmaf", "vmaf_neg")
@@ -154,15 +154,7 @@ def rd_results(df: pd.DataFrame) -> dict[str, list[float]]:
 def _atomic_write(path: Path, text: str, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (or another name/folder) to replace it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text, newline="")
 
 
 def save_rd(df: pd.DataFrame, out_dir: str | os.PathLike, name: str, description: str = "",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch.nn as nn
 
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError
+from proxiqa_lab.fileio import atomic_open
 from proxiqa_lab.models.registry import MODELS, architecture_of, build_model
 
 __all__ = ["save_checkpoint", "load_checkpoint", "RESERVED_KEYS"]
@@ -26,8 +26,6 @@ __all__ = ["save_checkpoint", "load_checkpoint", "RESERVED_KEYS"]
 #: Keys a checkpoint always has; ``extra`` may not reuse them.
 RESERVED_KEYS = ("architecture", "config", "state_dict")
 
-_UMASK = os.umask(0o022)  # read the process umask (setting it back at once)
-os.umask(_UMASK)
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.device, torch.Size)
 
 
@@ -58,18 +56,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(checkpoint, f)
     return path
 
 

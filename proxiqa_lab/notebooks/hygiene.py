@@ -9,12 +9,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
+
+from proxiqa_lab.fileio import atomic_write_text
 
 KERNEL_NAME = "python3"
 
@@ -78,10 +78,7 @@ def clean_notebook(path: str | Path) -> bool:
     after = nbformat.writes(nb) + "\n"
     if after == before:
         return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(after)
-    os.replace(tmp, path)
+    atomic_write_text(path, after)
     return True
 
 

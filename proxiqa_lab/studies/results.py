@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from proxiqa_lab.fileio import atomic_write_text
 from proxiqa_lab.paths import report_dir
 
 
@@ -43,17 +42,6 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def record_results(profile: str, notebook: str, results: dict[str, Any]) -> Path:
     """Write a notebook's key results to ``reports/<profile>/<notebook>/results.json``.
 
@@ -69,7 +57,7 @@ def record_results(profile: str, notebook: str, results: dict[str, Any]) -> Path
         raise ValueError(f"results must be a dict of named values, got {type(results).__name__}")
     path = report_dir(profile, notebook) / "results.json"
     payload = {"profile": profile, "notebook": notebook, **to_jsonable(results)}
-    _write_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -84,5 +72,5 @@ def load_results(profile: str, notebook: str) -> dict[str, Any]:
 def save_table(df: pd.DataFrame, profile: str, notebook: str, name: str, index: bool = False) -> Path:
     """Write ``df`` to ``reports/<profile>/<notebook>/<name>.csv`` and return the path."""
     path = report_dir(profile, notebook) / f"{name}.csv"
-    _write_atomic(path, df.to_csv(index=index))
+    atomic_write_text(path, df.to_csv(index=index))
     return path

@@ -7,16 +7,19 @@ as tensors and lists.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from proxiqa_lab.errors import CheckpointError
+from proxiqa_lab.errors import CheckpointError, TrainingError
+from proxiqa_lab.fileio import atomic_open
 
 
 def rng_state() -> dict[str, Any]:
@@ -49,17 +52,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     A crash (even ``kill -9``) leaves either the old file or the new one, never a partial one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
     return path
 
 
@@ -87,3 +81,31 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+@contextlib.contextmanager
+def run_lock(out: str | os.PathLike) -> Iterator[None]:
+    """Hold ``<out>/.lock`` for the duration of a run, so two processes never train into one folder.
+
+    Raises:
+        TrainingError: when another process holds the lock (its PID is named).
+    """
+    path = Path(out) / ".lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise TrainingError(f"{out} is in use by another training process (pid {owner}); "
+                            f"wait for it to finish or choose another --out") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

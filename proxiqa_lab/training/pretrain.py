@@ -42,7 +42,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -57,6 +56,7 @@ from scipy import ndimage, stats
 
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError, ImageError, TrainingError
+from proxiqa_lab.fileio import atomic_open
 
 #: The distortion kinds of the Waterloo Exploration database, in database order.
 KINDS = ("jpeg", "jpeg2000", "blur", "noise")
@@ -92,9 +92,8 @@ PRETRAIN_PROFILES: dict[str, dict[str, Any]] = {
 
 _FORMAT_VERSION = 1
 
-#: Pairs per ``proxiqa_lab.metrics.score`` call. One ffmpeg/libvmaf call of more than about
-#: 4,100 frames mis-scores the frames past that point (identity pairs of 128x128 patches
-#: scored 1.8 instead of 97.43), so large databases are scored in batches of this size.
+#: Pairs per ``proxiqa_lab.metrics.score`` call: bounds the memory of the per-pair copies of the
+#: reference patches (``score`` itself splits its ffmpeg calls as it needs).
 SCORE_CHUNK = 2048
 
 
@@ -256,7 +255,8 @@ class DistortionDatabase:
             "source_names": np.asarray(self.source_names, dtype=str),
             "info": np.asarray(json.dumps({"format_version": _FORMAT_VERSION, **self.info})),
         }
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        with atomic_open(path, "wb") as f:
+            np.savez(f, **arrays)
         return path
 
     @classmethod
@@ -290,18 +290,6 @@ class DistortionDatabase:
             source_names=data["source_names"].tolist(),
             info=info,
         )
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_sources(sources) -> tuple[list[str], list[Any]]:

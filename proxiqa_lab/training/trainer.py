@@ -50,8 +50,9 @@ import torch
 
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError, TrainingError
+from proxiqa_lab.fileio import atomic_open, atomic_write_text
 from proxiqa_lab.training import distributed as ddp
-from proxiqa_lab.training.checkpointing import atomic_save, load_state, plain, rng_state, set_rng_state
+from proxiqa_lab.training.checkpointing import atomic_save, load_state, plain, rng_state, run_lock, set_rng_state
 from proxiqa_lab.training.config import TrainConfig, config_diff, make_config
 from proxiqa_lab.training.objectives import MetricFn, Objective, codec_loss, default_metric_scale, parse_objective
 
@@ -514,12 +515,10 @@ class Trainer:
         if self.log_path.is_file():
             with open(self.log_path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r.get("step") and int(float(r["step"])) <= upto]
-        tmp = self.log_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_open(self.log_path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.log_path)
         self._log_file = open(self.log_path, "a", newline="")
         self._writer = csv.DictWriter(self._log_file, fieldnames=LOG_COLUMNS, extrasaction="ignore", restval="")
 
@@ -613,9 +612,7 @@ class Trainer:
             "notes": self.notes,
             "torch": torch.__version__,
         }
-        tmp = self.out / ".run.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.out / "run.json")
+        atomic_write_text(self.out / "run.json", json.dumps(meta, indent=2))
 
 
 def _fmt(value: Any) -> Any:
@@ -629,7 +626,8 @@ def _fmt(value: Any) -> Any:
 def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
     """Check ``out`` against ``config`` (resume) or make sure it is new/empty; write ``config.json``."""
     stored_path = out / "config.json"
-    if not resume and out.exists() and any(out.iterdir()):
+    held = {".lock", "log.csv"}  # the run lock; a log may precede the first checkpoint
+    if not resume and out.exists() and any(p.name != ".lock" for p in out.iterdir()):
         raise ValueError(f"--out {str(out)!r} exists and is not empty; a new run needs an empty or new folder "
                          f"(nothing is deleted: pick another --out, or remove the old run yourself)")
     if stored_path.is_file():
@@ -639,13 +637,11 @@ def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
             details = "; ".join(f"{k}: stored {stored.get(k)!r}, given {getattr(config, k, None)!r}" for k in diff)
             raise ValueError(f"{str(out)!r} holds a run with another configuration ({details}). Resume it with the "
                              f"same settings, or train into a new --out folder")
-    elif out.exists() and any(p.name not in ("log.csv",) for p in out.iterdir()):
+    elif out.exists() and any(p.name not in held for p in out.iterdir()):
         raise ValueError(f"--out {str(out)!r} is not empty and holds no training run (no config.json); "
                          f"pick a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".config.json.tmp"
-    tmp.write_text(json.dumps(config.to_dict(), indent=2))
-    os.replace(tmp, stored_path)
+    atomic_write_text(stored_path, json.dumps(config.to_dict(), indent=2))
 
 
 def default_out(config: TrainConfig) -> Path:
@@ -685,6 +681,9 @@ def train(
     cfg = make_config(config, **overrides)
     parse_objective(cfg.objective, m_bar=cfg.m_bar, metric_fn=metric)
     out = Path(out) if out is not None else default_out(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 checks and prepares the folder
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 checks, prepares and locks the folder
+        return Trainer(cfg, out, metric=metric).run()
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
         _prepare_out(out, cfg, resume)
-    return Trainer(cfg, out, metric=metric).run()
+        return Trainer(cfg, out, metric=metric).run()
