@@ -17,3 +17,14 @@ def photo() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread: tiny networks only lose time to thread hand-offs on a busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -133,3 +133,14 @@ def test_bd_table_cell_nan_when_curve_unusable():
         table = bd_table(df, baseline="bls")
     assert table.loc[("jpeg", "kodim02")].isna().all()
     assert table.loc[("jpeg", "kodim01")].notna().all()
+
+
+def test_three_points_need_an_interpolating_method():
+    """Three rate points (e.g. three λ) suffice for PCHIP/Akima; the cubic fit needs four."""
+    from proxiqa_lab.evaluation import bd_rate
+
+    rate, vmaf = [0.2, 0.4, 0.8], [40.0, 60.0, 75.0]
+    for method in ("pchip", "akima"):
+        assert bd_rate(rate, vmaf, [0.9 * r for r in rate], vmaf, method=method) == pytest.approx(-10.0)
+    with pytest.raises(ValueError, match="'cubic' method needs at least 4"):
+        bd_rate(rate, vmaf, rate, vmaf, method="cubic")

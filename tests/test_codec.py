@@ -18,13 +18,7 @@ from proxiqa_lab.errors import BitstreamError, CheckpointError, ImageError
 from proxiqa_lab.models import BLS, BMSHJ, load_checkpoint, save_checkpoint
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions run faster on one thread than on oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_model(name: str, seed: int = 0, **config):

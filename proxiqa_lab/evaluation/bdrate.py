@@ -16,7 +16,9 @@ Interpolation methods:
 
 Input rules (checked, with errors that say what was given):
 
-* each curve has at least 4 points, rates and metric values are finite, rates are > 0;
+* each curve has at least 4 points for ``"cubic"`` (a cubic fit through fewer is exact and
+  meaningless) and at least 3 for ``"pchip"``/``"akima"`` (interpolants through the points);
+  rates and metric values are finite, rates are > 0;
 * repeated identical (rate, metric) points are merged (a codec whose knob cannot reach a target
   may produce the same point twice); after that the fitted coordinate (the metric for BD-rate,
   the rate for BD-metric) must have distinct values, otherwise the curve has no unique fit;
@@ -35,14 +37,17 @@ import numpy as np
 from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 METHODS = ("cubic", "pchip", "akima")
-MIN_POINTS = 4
+#: Fewest distinct RD points per curve, by method.
+MIN_POINTS = {"cubic": 4, "pchip": 3, "akima": 3}
 
 
 class BDWarning(UserWarning):
     """A BD value could not be computed (NaN) or is questionable."""
 
 
-def _curve(rate, metric, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(rate, metric, what: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
     try:
         rate = np.asarray(rate, dtype=np.float64)
         metric = np.asarray(metric, dtype=np.float64)
@@ -57,9 +62,9 @@ def _curve(rate, metric, what: str) -> tuple[np.ndarray, np.ndarray]:
     if (rate <= 0).any():
         raise ValueError(f"{what}: rates must be > 0 (BD works on log-rate), got {rate.tolist()}")
     pairs = np.unique(np.stack([rate, metric], 1), axis=0)  # merge repeated points, sort by rate
-    if len(pairs) < MIN_POINTS:
-        raise ValueError(f"{what}: need at least {MIN_POINTS} distinct RD points, got {len(pairs)} "
-                         f"({len(rate)} given)")
+    if len(pairs) < MIN_POINTS[method]:
+        raise ValueError(f"{what}: the {method!r} method needs at least {MIN_POINTS[method]} distinct RD points, "
+                         f"got {len(pairs)} ({len(rate)} given)")
     rate, metric = pairs[:, 0], pairs[:, 1]
     if (np.diff(metric) < 0).any():
         warnings.warn(f"{what}: the metric does not rise with the rate ({metric.round(4).tolist()} "
@@ -107,8 +112,8 @@ def bd_rate(rate_anchor, metric_anchor, rate_test, metric_test, method: str = "c
         Mean bitrate change at equal quality, in percent (-10 means 10% fewer bits); NaN with
         a :class:`BDWarning` when the metric ranges do not overlap.
     """
-    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve")
-    r2, m2 = _curve(rate_test, metric_test, "test curve")
+    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve", method)
+    r2, m2 = _curve(rate_test, metric_test, "test curve", method)
     delta = _bd_delta(m1, np.log(r1), m2, np.log(r2), method)
     return math.expm1(delta) * 100.0 if math.isfinite(delta) else math.nan
 
@@ -125,6 +130,6 @@ def bd_metric(rate_anchor, metric_anchor, rate_test, metric_test, method: str = 
         Mean metric difference (test minus anchor) over the overlapping log-rate interval, in
         the metric's units; NaN with a :class:`BDWarning` when the rate ranges do not overlap.
     """
-    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve")
-    r2, m2 = _curve(rate_test, metric_test, "test curve")
+    r1, m1 = _curve(rate_anchor, metric_anchor, "anchor curve", method)
+    r2, m2 = _curve(rate_test, metric_test, "test curve", method)
     return _bd_delta(np.log(r1), m1, np.log(r2), m2, method)
