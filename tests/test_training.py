@@ -312,7 +312,6 @@ def _cli(out: Path, steps: int) -> list[str]:
             "--out", str(out)]
 
 
-@pytest.mark.slow  # three fresh interpreters (about a minute); exactness is also tested in-process above
 def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     steps = 40
     out = tmp_path / "killed"
