@@ -76,8 +76,8 @@ def main() -> None:
     # Three λ give three RD points per model: PCHIP interpolates them (the cubic fit needs four).
     vs_mse = bd_table(rd[rd["codec"] != "jpeg"], baseline="BLS MSE", metrics=METRICS, method="pchip")
     vs_jpeg = bd_table(rd[rd["codec"] != "BLS VMAF_p"], baseline="jpeg", metrics=METRICS, method="pchip")
-    vs_mse.to_csv(out / "bd_per_image_vs_mse.csv", index=False)
-    vs_jpeg.to_csv(out / "bd_per_image_vs_jpeg.csv", index=False)
+    vs_mse.to_csv(out / "bd_per_image_vs_mse.csv")
+    vs_jpeg.to_csv(out / "bd_per_image_vs_jpeg.csv")
     summary_mse, summary_jpeg = bd_summary(vs_mse), bd_summary(vs_jpeg)
 
     kodim01 = load_image(dataset_files("kodak")[0])
@@ -91,8 +91,8 @@ def main() -> None:
         "run_train_seconds": {Path(r).name: round(run_seconds(r), 1) for r in list(grid["run"]) + [str(adversarial.out)]},
         "bd_vs_mse": json.loads(summary_mse.to_json(orient="records")),
         "bd_vs_jpeg": json.loads(summary_jpeg.to_json(orient="records")),
-        "rd_mean": json.loads(rd.groupby(["codec", "point"])[["bpp", *METRICS]].mean().reset_index()
-                              .to_json(orient="records")),
+        "rd_mean": json.loads(rd.assign(point=rd["point"].astype(str)).groupby(["codec", "point"])[["bpp", *METRICS]]
+                              .mean().reset_index().to_json(orient="records")),
         "pretrained_proxy": {"heldout": proxy_info.get("report", proxy_info),
                              "kodim01": {k: fooled[k] for k in ("bpp", "true", "proxy", "proxy_std")}},
         "alternating_proxy_kodim01": {k: honest[k] for k in ("bpp", "true", "proxy", "proxy_std")},
