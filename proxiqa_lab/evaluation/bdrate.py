@@ -87,9 +87,7 @@ def _fit(x: np.ndarray, y: np.ndarray, method: str, what: str):
 
 
 def _bd_delta(x1, y1, x2, y2, method: str) -> float:
-    """Mean of y2(x) - y1(x) over the overlap of the x ranges (NaN + warning if none)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    """Mean of y2(x) - y1(x) over the overlap of the x ranges (NaN + warning if none); ``method`` checked by _curve."""
     lo, hi = max(x1.min(), x2.min()), min(x1.max(), x2.max())
     if not hi > lo:
         warnings.warn(f"RD curves do not overlap (anchor spans [{x1.min():.4g}, {x1.max():.4g}], test "
