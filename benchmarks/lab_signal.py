@@ -1,21 +1,26 @@
-"""First signal of the lab recipe on Kodak: MSE against ``proxy:vmaf`` at three λ, plus the
-pretrained-proxy failure of Sec. III-C on Kodim01.
+"""First signal of the lab recipe on Kodak: MSE against ``proxy:vmaf`` across the lab's λ, MSE
+against JPEG, and the pretrained-proxy failure of Sec. III-C on Kodim01.
 
-    python benchmarks/lab_signal.py [--lambdas 0.0067 0.025 0.0932] [--images 24] [--threads N]
+    python benchmarks/lab_signal.py [--lambdas 0.0018 0.0067 0.025 0.0932 0.18] [--images 24] [--jobs 2]
 
 Trains (or reuses, or resumes) the runs under ``runs/lab/`` with the lab profile, the same run
-folders that the notebooks use in the lab profile, so rerunning continues where it stopped.
-Then evaluates them and JPEG on Kodak with the true metrics and writes
-``reports/lab_signal/``: ``summary.json``, the per-image RD table and the
-per-image BD-rates. BD-rates use PCHIP: three λ give three RD points per model.
+folders that the notebooks use in the lab profile, so rerunning continues where it stopped:
+the anchor MSE model (λ=0.0932, from scratch), the MSE models of the other λ fine-tuned from
+it, ``proxy:vmaf`` fine-tuned from the MSE model of each λ, the same MSE models fine-tuned as
+long with MSE (the control with equal steps), and the frozen pretrained proxy's run at the
+middle λ. Then evaluates them and JPEG on Kodak with the true metrics and writes
+``reports/lab_signal/``: ``summary.json`` (with measured training seconds per run), the
+per-image RD table and the per-image BD-rates (PCHIP).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -25,24 +30,65 @@ from proxiqa_lab.data import dataset_files, load_image
 from proxiqa_lab.evaluation import bd_summary, bd_table, evaluate, save_rd
 from proxiqa_lab.studies import settings_for
 from proxiqa_lab.studies.adversarial import decoded_scores, pretrained_proxy, proxy_true_gap
-from proxiqa_lab.studies.grid import grid_specs, learned_codec, train_grid
+from proxiqa_lab.studies.grid import RunSpec, learned_codec, train_grid
 from proxiqa_lab.studies.rd import classical_codecs
-from proxiqa_lab.training import load_run, make_config, train
+from proxiqa_lab.training import LAB_LAMBDAS, load_run
+from proxiqa_lab.training.checkpointing import load_state
 
 METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
 
 
 def run_seconds(run: str) -> float:
-    """Training time of a run, estimated from its log: the timed logged steps times ``log_every``."""
-    found = load_run(run)
-    return float(found.log["seconds"].sum() * found.config.log_every)
+    """Wall time of a run's training steps, summed over resumes (``run.json``, else its last checkpoint)."""
+    meta = json.loads((Path(run) / "run.json").read_text())
+    if "train_seconds" in meta:
+        return float(meta["train_seconds"])
+    return float(load_state(Path(run) / "checkpoints" / "last.pt")["elapsed"])
+
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """A BD summary (codec rows, (metric, mean|std) columns) as JSON records keyed ``metric_mean``."""
+    flat = table.copy()
+    flat.columns = [f"{m}_{stat}" for m, stat in flat.columns]
+    return json.loads(flat.reset_index().to_json(orient="records"))
+
+
+def _train_group(specs: list[RunSpec], finetune_steps: int) -> None:
+    """Train one chain of runs (an MSE model, then what starts from it) in a worker process."""
+    torch.set_num_threads(1)
+    train_grid(specs, profile="lab", train=settings_for("lab").train_options(), finetune_steps=finetune_steps,
+               progress=False)
+
+
+def train_all(specs: list[RunSpec], finetune_steps: int, jobs: int):
+    """Train every run, ``jobs`` λ-chains at a time (one torch thread each), then list them all.
+
+    The anchor MSE model trains first; then each λ is a chain: its MSE model (fine-tuned from
+    the anchor), then the runs fine-tuned from that. Chains are independent, so on a 2-core CPU
+    two single-threaded chains finish sooner than one two-threaded process. Every run lands in
+    the same folder, with the same config, as a sequential ``train_grid`` call over all specs,
+    which then finds them complete.
+    """
+    if jobs > 1:
+        anchors = [s for s in specs if s.objective == "mse" and not s.finetune and s.base_lmbda is None]
+        _train_group(anchors, finetune_steps)
+        chains = [anchors + [s for s in specs if s.lmbda == lmbda and s not in anchors]
+                  for lmbda in sorted({s.lmbda for s in specs}, reverse=True)]
+        chains = sorted(chains, key=len, reverse=True)  # the longest chain first
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            for done in [pool.submit(_train_group, chain, finetune_steps) for chain in chains]:
+                done.result()
+    return train_grid(specs, profile="lab", train=settings_for("lab").train_options(), finetune_steps=finetune_steps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0067, 0.025, 0.0932])
+    parser.add_argument("--lambdas", type=float, nargs="+", default=list(LAB_LAMBDAS),
+                        help="λ of the study (default: the lab profile's); must include the anchor λ")
     parser.add_argument("--images", type=int, default=24, help="Kodak images evaluated (file order)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--jobs", type=int, default=1, help="training chains (one per λ) run in parallel")
     parser.add_argument("--out", default="reports/lab_signal")
     args = parser.parse_args()
     if args.threads:
@@ -50,36 +96,44 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = settings_for("lab")
+    mid = sorted(args.lambdas)[len(args.lambdas) // 2]
 
     t0 = time.perf_counter()
-    specs = grid_specs(["mse", "proxy:vmaf"], args.lambdas, finetune=True)
-    grid = train_grid(specs, profile="lab", train=settings.train_options(), finetune_steps=settings.finetune_steps)
     proxy_path, proxy_info = pretrained_proxy("lab", **settings.pretrain)
-    mid = sorted(args.lambdas)[len(args.lambdas) // 2]
-    # The failing recipe of Sec. III-C: the frozen pretrained proxy, fine-tuning the MSE model of the middle λ.
-    mse_mid = grid[(grid["objective"] == "mse") & (grid["lmbda"] == mid)]
-    config = make_config("lab", objective="pretrained-proxy:vmaf", lmbda=mid, alpha=0.5,
-                         init_checkpoint=str(mse_mid["model"].iloc[0]), proxy_init=proxy_path,
-                         steps=settings.finetune_steps, **settings.train_options())
-    adversarial = train(config, out=Path(grid["run"].iloc[0]).parent / f"bls64-pretrained-proxy_vmaf-lmbda{mid:g}-alpha0.5-ft")
+    # MSE models, proxy:vmaf fine-tuned from them, the same MSE models fine-tuned as long with
+    # MSE (the control: equal steps and lr schedule), and the failing recipe of Sec. III-C: the
+    # frozen pretrained proxy, fine-tuning the MSE model of the middle λ.
+    settings = settings.replace(lambdas=tuple(args.lambdas))
+    specs = settings.specs(["mse", "proxy:vmaf"])
+    specs += [RunSpec("mse", float(lmbda), finetune=True) for lmbda in args.lambdas]
+    specs += [RunSpec("pretrained-proxy:vmaf", mid, finetune=True, overrides=(("proxy_init", str(proxy_path)),))]
+    grid = train_all(specs, settings.finetune_steps, args.jobs)
     train_seconds = time.perf_counter() - t0
+    adversarial = load_run(grid[grid["objective"] == "pretrained-proxy:vmaf"]["run"].iloc[0])
+    base = grid[~grid["finetune"]]  # the MSE models: the anchor and those fine-tuned from it
+    mse_ft = grid[grid["finetune"] & (grid["objective"] == "mse")]
 
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
-    codecs = [learned_codec(grid, "mse", name="BLS MSE"), learned_codec(grid, "proxy:vmaf", name="BLS VMAF_p")]
+    codecs = [learned_codec(base, "mse", name="BLS MSE"), learned_codec(mse_ft, "mse", name="BLS MSE (+ft)"),
+              learned_codec(grid, "proxy:vmaf", name="BLS VMAF_p")]
     codecs += classical_codecs(["jpeg"], settings.classical_points)
-    tables = []
+    tables, eval_seconds = [], {}
     for codec in codecs:
+        t = time.perf_counter()
         df = evaluate(codec, images, metrics=METRICS, progress=False)
+        eval_seconds[codec.name] = round(time.perf_counter() - t, 1)
         save_rd(df, out, codec.name.replace(" ", "_"), f"{codec.name}, lab profile, Kodak ({len(images)} images)")
         tables.append(df)
     rd = pd.concat(tables, ignore_index=True)
     rd.to_csv(out / "rd_per_image.csv", index=False)
-    # Three λ give three RD points per model: PCHIP interpolates them (the cubic fit needs four).
+    # PCHIP: robust to the flat top of the narrow lab models' curves (the cubic fit needs four points).
     vs_mse = bd_table(rd[rd["codec"] != "jpeg"], baseline="BLS MSE", metrics=METRICS, method="pchip")
-    vs_jpeg = bd_table(rd[rd["codec"] != "BLS VMAF_p"], baseline="jpeg", metrics=METRICS, method="pchip")
+    vs_mse_ft = bd_table(rd[rd["codec"].isin(["BLS MSE (+ft)", "BLS VMAF_p"])], baseline="BLS MSE (+ft)",
+                         metrics=METRICS, method="pchip")
+    vs_jpeg = bd_table(rd, baseline="jpeg", metrics=METRICS, method="pchip")
     vs_mse.to_csv(out / "bd_per_image_vs_mse.csv")
+    vs_mse_ft.to_csv(out / "bd_per_image_vs_mse_ft.csv")
     vs_jpeg.to_csv(out / "bd_per_image_vs_jpeg.csv")
-    summary_mse, summary_jpeg = bd_summary(vs_mse), bd_summary(vs_jpeg)
 
     kodim01 = load_image(dataset_files("kodak")[0])
     fooled = decoded_scores(adversarial.out, kodim01, "vmaf")
@@ -89,9 +143,12 @@ def main() -> None:
         "lambdas": args.lambdas,
         "kodak_images": len(images),
         "train_wall_seconds_this_invocation": round(train_seconds, 1),
-        "run_train_seconds_estimated": {Path(r).name: round(run_seconds(r), 1) for r in list(grid["run"]) + [str(adversarial.out)]},
-        "bd_vs_mse": json.loads(summary_mse.to_json(orient="records")),
-        "bd_vs_jpeg": json.loads(summary_jpeg.to_json(orient="records")),
+        "run_train_seconds": {Path(r).name: round(run_seconds(r), 1) for r in grid["run"]},
+        "jobs": args.jobs,
+        "evaluate_seconds": eval_seconds,
+        "bd_vs_mse": records(bd_summary(vs_mse)),
+        "bd_vs_mse_ft": records(bd_summary(vs_mse_ft)),
+        "bd_vs_jpeg": records(bd_summary(vs_jpeg)),
         "rd_mean": json.loads(rd.assign(point=rd["point"].astype(str)).groupby(["codec", "point"])[["bpp", *METRICS]]
                               .mean().reset_index().to_json(orient="records")),
         "pretrained_proxy": {"heldout": proxy_info.get("report", proxy_info),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -78,6 +79,50 @@ def test_train_grid_trains_then_reuses_then_extends(roots):
     assert codec.name == "BLS MSE" and len(codec.points) == 1
     with pytest.raises(ValueError, match="no 'ssim' runs"):
         studies.learned_codec(longer, "ssim")
+
+
+def test_finetune_drops_lr_at_its_own_80_percent(roots):
+    specs = [RunSpec("mse", 0.01), RunSpec("ssim+ld", 0.01, finetune=True)]
+    grid = studies.train_grid(specs, "smoke", train={"steps": 2, "lr_drop_step": 1}, finetune_steps=5,
+                              progress=False)
+    configs = [json.loads((Path(run) / "config.json").read_text()) for run in grid["run"]]
+    assert [(c["steps"], c["lr_drop_step"]) for c in configs] == [(2, 1), (5, 4)]
+    assert configs[1]["init_checkpoint"] == grid["model"][0]
+
+
+def test_anchor_trains_one_mse_model_from_scratch(roots):
+    specs = grid_specs(["proxy:vmaf", "mse"], [0.01, 0.1], finetune=True, anchor=0.1)
+    assert [(s.objective, s.lmbda, s.base_lmbda) for s in specs] == [
+        ("mse", 0.1, None), ("mse", 0.01, 0.1), ("proxy:vmaf", 0.01, None), ("proxy:vmaf", 0.1, None)]
+    assert specs[1].name("bls", 8) == "bls8-mse-lmbda0.01-from0.1"
+    with pytest.raises(ValueError, match="must be one of"):
+        grid_specs(["mse"], [0.01], anchor=0.1)
+    with pytest.raises(ValueError, match="base_lmbda is for MSE"):
+        RunSpec("proxy:vmaf", 0.01, base_lmbda=0.1)
+    mse = [s for s in specs if s.objective == "mse"] + [RunSpec("ssim+ld", 0.01, finetune=True)]
+    grid = studies.train_grid(mse, "smoke", train={"steps": 2}, finetune_steps=5, progress=False)
+    configs = [json.loads((Path(run) / "config.json").read_text()) for run in grid["run"]]
+    assert [(c["steps"], c["init_checkpoint"]) for c in configs] == [
+        (2, None), (5, grid["model"][0]), (5, grid["model"][1])]
+
+
+def test_lab_settings_fine_tune_from_one_anchor():
+    lab = studies.settings_for("lab")
+    specs = lab.specs(["proxy:vmaf"], [0.025])
+    assert [(s.objective, s.lmbda, s.finetune, s.base_lmbda) for s in specs] == [
+        ("mse", lab.anchor_lmbda, False, None), ("mse", 0.025, False, lab.anchor_lmbda), ("proxy:vmaf", 0.025, True, None)]
+    assert set(lab.explorer_lambdas) <= set(lab.lambdas), "the explorer reuses the RD grid's runs"
+    smoke = studies.settings_for("smoke")
+    assert [s.objective for s in smoke.specs(["proxy:vmaf"], [0.025])] == ["proxy:vmaf"]
+
+
+def test_explorer_grid_fine_tunes_from_mse(roots, photo):
+    table = studies.explorer_grid([0.0, 1.0], [0.01], photo[:64, :64], roots / "explorer", "smoke", "proxy:vmaf",
+                                  train={"steps": 2}, crop_size=32, progress=False, finetune_steps=2,
+                                  metrics=("psnr_avg",))
+    assert table["alpha"].tolist() == [0.0, 1.0] and table["psnr_avg"].notna().all()
+    inits = [json.loads((Path(run) / "config.json").read_text())["init_checkpoint"] for run in table["run"]]
+    assert all(init.endswith("bls8-mse-lmbda0.01/model.pt") for init in inits)
 
 
 def test_finetune_needs_the_mse_run_first(roots):

@@ -42,19 +42,6 @@ def test_profiles_are_valid_and_documented():
     assert PROFILES["smoke"].N <= 16 and PROFILES["smoke"].batch_size == 4
 
 
-def test_lab_study_plan_is_valid():
-    from proxiqa_lab.training import LAB_LAMBDAS, lab_study_plan
-
-    plan = lab_study_plan("runs/lab")
-    assert len(plan) == 5 + 5 * 3 + 1
-    for out, overrides in plan:
-        cfg = make_config("lab", **overrides)
-        if cfg.objective != "mse":
-            assert cfg.init_checkpoint == f"runs/lab/mse-lmbda{cfg.lmbda:g}"
-            assert cfg.lr_drop_step < cfg.steps
-    assert sorted({o["lmbda"] for _, o in plan}) == sorted(LAB_LAMBDAS)
-
-
 @pytest.mark.parametrize(
     "overrides, needle",
     [
@@ -337,7 +324,10 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     a, b = pd.read_csv(out / "log.csv"), pd.read_csv(straight / "log.csv")
     assert a["step"].tolist() == list(range(1, steps + 1))
     pd.testing.assert_frame_equal(a[["loss", "bpp", "mse"]], b[["loss", "bpp", "mse"]], check_exact=True)
-    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "complete"
+    # training time adds up over the resume: at least the step times of the log, both sessions
+    assert meta["train_seconds"] >= round(0.95 * a["seconds"].sum(), 1) > 0
 
 
 def test_train_config_roundtrip():

@@ -22,8 +22,14 @@ def explorer_grid(
     device: str = "auto",
     data_root: str | None = None,
     progress: bool = True,
+    finetune_steps: int | None = None,
+    anchor: float | None = None,
 ) -> pd.DataFrame:
     """Train (or reuse) one model per (α, λ), code ``image`` with each, and tabulate the results.
+
+    With ``finetune_steps``, each model is fine-tuned for that many steps from the MSE model of
+    its λ (trained first, from the ``anchor`` λ's MSE model when one is given, as in
+    :meth:`~proxiqa_lab.studies.StudySettings.specs`); otherwise each trains from scratch.
 
     Every decoded image is scored by the true metrics (one libvmaf call for the whole grid)
     and by the run's own final proxy (mean over tiles, see
@@ -41,9 +47,16 @@ def explorer_grid(
     from proxiqa_lab.studies.grid import RunSpec, train_grid
     from proxiqa_lab.studies.images import crop
 
-    specs = [RunSpec(objective, float(v), float(a)) for a in alphas for v in lambdas]
-    grid = train_grid(specs, profile=profile, train=train, seed=seed, device=device, data_root=data_root,
-                      progress=progress)
+    from proxiqa_lab.studies.grid import grid_specs
+
+    finetune = finetune_steps is not None
+    specs = [RunSpec(objective, float(v), float(a), finetune=finetune) for a in alphas for v in lambdas]
+    if finetune:
+        grid_lambdas = list(dict.fromkeys([float(v) for v in lambdas] + ([float(anchor)] if anchor else [])))
+        specs = grid_specs(["mse"], grid_lambdas, anchor=anchor) + specs
+    grid = train_grid(specs, profile=profile, train=train, finetune_steps=finetune_steps, seed=seed, device=device,
+                      data_root=data_root, progress=progress)
+    grid = grid[grid["objective"] == objective]
     crops_dir = Path(out_dir) / "crops"
     crops_dir.mkdir(parents=True, exist_ok=True)
     decoded, rows = [], []

@@ -48,6 +48,8 @@ class RunSpec:
         alpha: α (eqs. 10, 13); only part of the name for objectives that use it.
         finetune: start from the MSE model of the same λ (``init_checkpoint``).
         overrides: other ``TrainConfig`` fields, as sorted (name, value) pairs.
+        base_lmbda: MSE runs only: start from the MSE model of this other λ (the grid's anchor)
+            instead of from scratch; a short fine-tune moves a trained model to a new rate.
     """
 
     objective: str = "mse"
@@ -55,6 +57,11 @@ class RunSpec:
     alpha: float = 0.5
     finetune: bool = False
     overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    base_lmbda: float | None = None
+
+    def __post_init__(self):
+        if self.base_lmbda is not None and (self.objective != "mse" or self.finetune):
+            raise ValueError(f"base_lmbda is for MSE runs that are not fine-tunes, got {self}")
 
     def name(self, architecture: str = "bls", N: int | None = None) -> str:
         """The run folder's name, e.g. ``bls8-proxy_vmaf-lmbda0.0067-alpha0.5``."""
@@ -63,15 +70,36 @@ class RunSpec:
             parts.append(f"alpha{self.alpha:g}")
         if self.finetune:
             parts.append("ft")
+        if self.base_lmbda is not None:
+            parts.append(f"from{self.base_lmbda:g}")
         parts += [f"{k}{v}" for k, v in self.overrides if k not in ("steps", "progress", "device", "proxy_init")]
         return "-".join(parts).replace(":", "_").replace("+", "_").replace(" ", "")
 
 
-def grid_specs(objectives, lambdas, alpha: float = 0.5, finetune: bool = False, **overrides: Any) -> list[RunSpec]:
-    """Every (objective, λ) pair as a :class:`RunSpec`, MSE runs first (others may start from them)."""
+def grid_specs(objectives, lambdas, alpha: float = 0.5, finetune: bool = False, anchor: float | None = None,
+               **overrides: Any) -> list[RunSpec]:
+    """Every (objective, λ) pair as a :class:`RunSpec`, MSE runs first (others may start from them).
+
+    Args:
+        objectives: training objectives; ``"mse"`` is put first.
+        lambdas: one run per λ and objective.
+        alpha: α of every run.
+        finetune: non-MSE runs start from the MSE model of the same λ.
+        anchor: a λ of ``lambdas``; the MSE runs of the other λ start from its MSE model
+            (``base_lmbda``), so that only one MSE model trains from scratch.
+        **overrides: ``TrainConfig`` fields shared by every run.
+    """
+    lambdas = [float(v) for v in lambdas]
+    if anchor is not None and float(anchor) not in lambdas:
+        raise ValueError(f"anchor λ={anchor} must be one of the grid's λ {lambdas}")
     objectives = sorted(objectives, key=lambda o: o != "mse")
     extra = tuple(sorted(overrides.items()))
-    return [RunSpec(o, float(v), float(alpha), finetune and o != "mse", extra) for o in objectives for v in lambdas]
+    specs = []
+    for o in objectives:
+        for v in lambdas:
+            base = float(anchor) if o == "mse" and anchor is not None and v != float(anchor) else None
+            specs.append(RunSpec(o, v, float(alpha), finetune and o != "mse", extra, base))
+    return sorted(specs, key=lambda s: (s.objective != "mse", s.base_lmbda is not None))
 
 
 def _is_complete(out: Path, steps: int) -> bool:
@@ -99,17 +127,19 @@ def train_grid(
         profile: training profile (``proxiqa_lab.training.PROFILES``) and runs sub-folder.
         train: ``TrainConfig`` overrides shared by all runs (``StudySettings.train``).
         finetune_steps: steps of runs with ``finetune=True`` (started from the MSE run of
-            the same λ, which must come earlier in ``specs`` or exist already).
+            the same λ, which must come earlier in ``specs``) and of MSE runs with a
+            ``base_lmbda`` (started from the MSE run of that λ). Their learning rate drops at
+            :data:`~proxiqa_lab.training.FINETUNE_LR_DROP_AT` of their own steps.
         seed: training seed.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         data_root: data root for the training images (``None``: the default).
         progress: tqdm bar per run.
 
     Returns:
-        One row per run: objective, lmbda, alpha, label, run (folder), model (``model.pt``),
-        steps, status (``"reused"`` or ``"trained"``), seconds.
+        One row per run: objective, lmbda, alpha, finetune, base_lmbda, label, run (folder), model
+        (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds.
     """
-    from proxiqa_lab.training import make_config
+    from proxiqa_lab.training import FINETUNE_LR_DROP_AT, make_config
     from proxiqa_lab.training import train as train_run
 
     check_profile(profile)
@@ -118,14 +148,18 @@ def train_grid(
         options = {**(train or {}), **dict(spec.overrides), "objective": spec.objective, "lmbda": spec.lmbda,
                    "alpha": spec.alpha, "seed": seed, "device": device, "data_root": data_root,
                    "progress": progress}
-        if spec.finetune:
-            mse = [r for r in rows if r["objective"] == "mse" and r["lmbda"] == spec.lmbda]
+        starts_from = spec.lmbda if spec.finetune else spec.base_lmbda
+        if starts_from is not None:
+            mse = [r for r in rows if r["objective"] == "mse" and r["lmbda"] == starts_from and not r["finetune"]
+                   and (spec.finetune or r["base_lmbda"] is None)]
             base = Path(mse[0]["model"]) if mse else None
             if base is None or not base.is_file():
-                raise ValueError(f"run {spec} fine-tunes the MSE model of λ={spec.lmbda:g}; put that MSE run "
+                raise ValueError(f"run {spec} starts from the MSE model of λ={starts_from:g}; put that MSE run "
                                  f"earlier in the grid (grid_specs does)")
             options.update(init_checkpoint=str(base), steps=finetune_steps or options.get("steps"))
         config = make_config(profile, **{k: v for k, v in options.items() if v is not None})
+        if starts_from is not None:
+            config = config.replace(lr_drop_step=int(FINETUNE_LR_DROP_AT * config.steps)).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
         if _is_complete(out, config.steps):
@@ -133,7 +167,8 @@ def train_grid(
         else:
             train_run(config, out=out)
             status = "trained"
-        rows.append({"objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha,
+        rows.append({"objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha, "finetune": spec.finetune,
+                     "base_lmbda": spec.base_lmbda,
                      "label": objective_label(spec.objective, config.architecture), "run": str(out),
                      "model": str(out / "model.pt"), "steps": config.steps, "status": status,
                      "seconds": round(time.perf_counter() - start, 2)})

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxiqa_lab.paths import check_profile
+from proxiqa_lab.training.config import LAB_FINETUNE_STEPS, LAB_LAMBDAS, PAPER_LAMBDAS
 
-#: The eight λ of the paper's rate points (CompressAI's MSE values, q1..q8).
-PAPER_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 #: The paper's eight target rates, log-spaced over 0.05-2 bpp (Sec. IV-A).
 PAPER_POINTS = (0.05, 0.085, 0.146, 0.25, 0.43, 0.73, 1.25, 2.0)
 
@@ -29,7 +28,11 @@ class StudySettings:
         objectives: training objectives compared in the RD study, MSE first (the baseline).
         train: overrides of the training profile (``proxiqa_lab.training.make_config``).
         finetune_steps: steps of non-MSE runs started from the MSE model of the same λ
-            (``None``: train them from scratch, as the paper did).
+            (``None``: train them from scratch, as the paper did), and of MSE runs started from
+            the anchor.
+        anchor_lmbda: the one λ whose MSE model trains from scratch; the MSE models of the
+            other λ are fine-tuned from it for ``finetune_steps`` (``None``: every MSE model
+            trains from scratch, as the paper did).
         eval_images: images per evaluation dataset, in file order (``None``: all of them): Kodak,
             then Wikipedia24 standing in for the paper's Tecnick and NFLX sets.
         classical_codecs: classical codecs compared with the learned ones.
@@ -38,7 +41,7 @@ class StudySettings:
         alphas: α values of the α × λ explorer grid (eq. 10).
         explorer_lambdas: λ values of that grid.
         explorer_steps: training steps of each explorer model (``None``: as the other runs, so
-            the α = 0.5 models are those of the RD grid).
+            the α = 0.5 models are those of the RD grid; fine-tuned when the study fine-tunes).
         keep_checkpoints_at: steps kept for the training-steps study (Fig. 11).
         lr_drop_step: step where the learning rate drops in the training-steps study.
         runtime_images: images timed in the runtime study (Table V).
@@ -67,6 +70,7 @@ class StudySettings:
     pretrain: dict[str, Any] = field(default_factory=dict)
     crop: int = 192
     torch_threads: int | None = None
+    anchor_lmbda: float | None = None
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -92,6 +96,23 @@ class StudySettings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def specs(self, objectives, lambdas=None) -> list:
+        """The runs that train ``objectives`` at ``lambdas`` (default: the study's λ), MSE first.
+
+        When the study fine-tunes (``finetune_steps``), the MSE runs they start from come first,
+        anchor included, even if ``"mse"`` is not among ``objectives``.
+        """
+        from proxiqa_lab.studies.grid import grid_specs
+
+        lambdas = tuple(float(v) for v in (self.lambdas if lambdas is None else lambdas))
+        finetune = self.finetune_steps is not None
+        anchor = self.anchor_lmbda if finetune or "mse" in objectives else None
+        grid = tuple(dict.fromkeys(lambdas + ((float(anchor),) if anchor is not None else ())))
+        wanted = tuple(dict.fromkeys(("mse", *objectives) if finetune else objectives))
+        specs = grid_specs(wanted, grid, finetune=finetune, anchor=anchor)
+        return [s for s in specs if s.lmbda in lambdas or (s.objective == "mse" and s.base_lmbda is None
+                                                            and anchor is not None)]
 
 
 SETTINGS: dict[str, StudySettings] = {
@@ -119,18 +140,19 @@ SETTINGS: dict[str, StudySettings] = {
     # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 5 rate points.
     "lab": StudySettings(
         profile="lab",
-        lambdas=(0.0018, 0.0067, 0.0250, 0.0932, 0.1800),
+        lambdas=LAB_LAMBDAS,
         objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
         train={},
-        finetune_steps=1500,
+        finetune_steps=LAB_FINETUNE_STEPS,
+        anchor_lmbda=0.0932,
         eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
         alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
-        explorer_lambdas=(0.0035, 0.0130, 0.0483),
-        explorer_steps=1500,
-        keep_checkpoints_at=(500, 1000, 1500, 2000, 2400, 3000),
-        lr_drop_step=2400,
+        explorer_lambdas=(0.0067, 0.0250, 0.0932),  # rate points of the RD grid: its MSE and α=0.5 runs are reused
+        explorer_steps=None,
+        keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
+        lr_drop_step=5600,
         runtime_images=24,
         runtime_repeats=3,
         # As proxiqa_lab.training.pretrain.PRETRAIN_PROFILES["lab"]: held-out PLCC about 0.9 for VMAF.

@@ -9,18 +9,19 @@ Proxy pretraining on synthetic distortions (Sec. III-C) lives in
 """
 
 from proxiqa_lab.training.config import (
+    FINETUNE_LR_DROP_AT,
     LAB_FINETUNE_STEPS,
     LAB_LAMBDAS,
     PAPER_LAMBDAS,
     PROFILES,
     TrainConfig,
-    lab_study_plan,
     make_config,
 )
 from proxiqa_lab.training.objectives import Objective, allowed_objectives, parse_objective
 from proxiqa_lab.training.trainer import LOG_COLUMNS, Run, Trainer, learning_rate, load_run, train
 
 __all__ = [
+    "FINETUNE_LR_DROP_AT",
     "LAB_FINETUNE_STEPS",
     "LAB_LAMBDAS",
     "LOG_COLUMNS",
@@ -31,7 +32,6 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "allowed_objectives",
-    "lab_study_plan",
     "learning_rate",
     "load_run",
     "make_config",

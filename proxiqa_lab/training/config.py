@@ -195,15 +195,15 @@ PROFILES: dict[str, TrainConfig] = {
         profile="smoke", N=8, lr=1e-3, steps=12, batch_size=4, patch_size=64, crop_size=128,
         checkpoint_every=6, log_every=1, grad_clip=1.0, lmbda=0.0130,
     ),
-    # A 2-core laptop: BLS N=64 on 8x128² patches, lr 1e-3 with gradient clipping and a drop (x0.1)
-    # at 80 % of the steps. The study (lab_study_plan: 5 λ x {mse, proxy:vmaf, proxy:ssim,
-    # proxy:ms_ssim} plus one pretrained-proxy run) uses 3,000 MSE steps and 1,500 fine-tuning steps
-    # for the proxy objectives (started from the MSE model of the same λ): at about 0.1 s per MSE
-    # step on an idle 2-core CPU and 2.5x that per proxy step (reports/benchmarks/training_speed.md
-    # measures the ratio), about 2.5 CPU-hours; a busy machine is slower.
+    # A 2-core laptop: BLS N=64 on 8x128² patches, lr 2e-3 with gradient clipping and a drop (x0.1)
+    # at 80 % of the steps (calibrated by benchmarks/lab_signal.py). The lab study
+    # (proxiqa_lab.studies.settings: LAB_LAMBDAS x {mse, proxy:vmaf, proxy:ssim, proxy:ms_ssim}
+    # plus one pretrained-proxy run) trains the MSE models this way and fine-tunes the other
+    # objectives from the MSE model of the same λ for LAB_FINETUNE_STEPS steps.
     "lab": TrainConfig(
-        profile="lab", N=64, lr=1e-3, lr_drop_step=2400, lr_drop_factor=0.1, steps=3000,
+        profile="lab", N=64, lr=2e-3, lr_drop_step=5600, lr_drop_factor=0.1, steps=7000,
         batch_size=8, patch_size=128, crop_size=256, checkpoint_every=250, log_every=10, grad_clip=1.0,
+        keep_checkpoints_at=[1000, 2000, 3000, 4000, 5000, 5600, 7000],
     ),
     # Sec. III-D: N=192, Adam 1e-4 for 2M steps then 1e-5 for 100k, aux 1e-3, proxy 1e-3, batch 8 x 128².
     "paper": TrainConfig(
@@ -215,6 +215,8 @@ PROFILES: dict[str, TrainConfig] = {
 
 #: Steps of a proxy (or SSIM) run fine-tuned from the MSE model of the same λ in the lab profile.
 LAB_FINETUNE_STEPS = 1500
+#: A fine-tuning run drops its learning rate (x ``lr_drop_factor``) at this fraction of its steps.
+FINETUNE_LR_DROP_AT = 0.8
 
 
 def make_config(profile: str | TrainConfig | None = None, **overrides: Any) -> TrainConfig:
@@ -270,35 +272,3 @@ def config_diff(stored: dict[str, Any], new: dict[str, Any], ignore=RESUMABLE_KE
 
 def _norm(value: Any) -> Any:
     return json.loads(json.dumps(value))
-
-
-#: Objectives of the lab study, after the MSE baselines.
-LAB_PROXY_OBJECTIVES = ("proxy:vmaf", "proxy:ssim", "proxy:ms_ssim")
-
-
-def lab_study_plan(root: str = "runs/lab", lmbdas: tuple[float, ...] = LAB_LAMBDAS,
-                   pretrained_metric: str = "vmaf") -> list[tuple[str, dict[str, Any]]]:
-    """The laptop study as ``(out folder, train() overrides)`` pairs, in the order they must run.
-
-    Five MSE models (3,000 steps, lr 1e-3 dropped x0.1 at step 2,400), then for each λ the three
-    proxy objectives fine-tuned from the MSE model of the same λ for :data:`LAB_FINETUNE_STEPS`
-    steps (lr dropped at 80 %), then one ``pretrained-proxy`` run at the middle λ (Fig. 7a).
-    Fine-tuning from MSE is a shortcut for a short schedule; the paper trained every model from
-    scratch for 2.1M steps. Budget, from ``reports/benchmarks/training_speed.md``: about 0.1 s per
-    MSE step and 2.5x that per proxy step at N=64 on an idle 2-core CPU, i.e. about 2.5 CPU-hours.
-    """
-    plan: list[tuple[str, dict[str, Any]]] = []
-    finetune = {"steps": LAB_FINETUNE_STEPS, "lr_drop_step": int(0.8 * LAB_FINETUNE_STEPS)}
-    for lmbda in lmbdas:
-        plan.append((f"{root}/mse-lmbda{lmbda:g}", {"objective": "mse", "lmbda": lmbda}))
-    for lmbda in lmbdas:
-        for objective in LAB_PROXY_OBJECTIVES:
-            name = objective.replace(":", "_")
-            plan.append((f"{root}/{name}-lmbda{lmbda:g}", {"objective": objective, "lmbda": lmbda,
-                                                           "init_checkpoint": f"{root}/mse-lmbda{lmbda:g}",
-                                                           **finetune}))
-    mid = lmbdas[len(lmbdas) // 2]
-    plan.append((f"{root}/pretrained-proxy_{pretrained_metric}-lmbda{mid:g}",
-                 {"objective": f"pretrained-proxy:{pretrained_metric}", "lmbda": mid,
-                  "init_checkpoint": f"{root}/mse-lmbda{mid:g}", **finetune}))
-    return plan

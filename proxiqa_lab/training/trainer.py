@@ -601,6 +601,7 @@ class Trainer:
         meta = {
             "status": status,
             "step": self.step,
+            "train_seconds": round(self.elapsed, 1),  # wall time of the training steps, summed over resumes
             "objective": {"name": self.objective.name, "kind": self.objective.kind, "metric": self.objective.metric,
                           "m_bar": self.objective.m_bar, "metric_scale": self.metric_scale},
             "lmbda_convention": "CompressAI: loss = lmbda * 255^2 * MSE + bpp (x in [0, 1])",
