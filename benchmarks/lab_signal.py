@@ -114,7 +114,7 @@ def main() -> None:
     mse_ft = grid[grid["finetune"] & (grid["objective"] == "mse")]
 
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
-    codecs = [learned_codec(base, "mse", name="BLS MSE"), learned_codec(mse_ft, "mse", name="BLS MSE (+ft)"),
+    codecs = [learned_codec(base, "mse", name="BLS MSE"), learned_codec(mse_ft, "mse", name="BLS MSE+ft"),
               learned_codec(grid, "proxy:vmaf", name="BLS VMAF_p")]
     codecs += classical_codecs(["jpeg"], settings.classical_points)
     tables, eval_seconds = [], {}
@@ -128,7 +128,7 @@ def main() -> None:
     rd.to_csv(out / "rd_per_image.csv", index=False)
     # PCHIP: robust to the flat top of the narrow lab models' curves (the cubic fit needs four points).
     vs_mse = bd_table(rd[rd["codec"] != "jpeg"], baseline="BLS MSE", metrics=METRICS, method="pchip")
-    vs_mse_ft = bd_table(rd[rd["codec"].isin(["BLS MSE (+ft)", "BLS VMAF_p"])], baseline="BLS MSE (+ft)",
+    vs_mse_ft = bd_table(rd[rd["codec"].isin(["BLS MSE+ft", "BLS VMAF_p"])], baseline="BLS MSE+ft",
                          metrics=METRICS, method="pchip")
     vs_jpeg = bd_table(rd, baseline="jpeg", metrics=METRICS, method="pchip")
     vs_mse.to_csv(out / "bd_per_image_vs_mse.csv")
