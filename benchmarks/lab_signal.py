@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +28,7 @@ from proxiqa_lab.data import dataset_files, load_image
 from proxiqa_lab.evaluation import bd_summary, bd_table, evaluate, save_rd
 from proxiqa_lab.studies import settings_for
 from proxiqa_lab.studies.adversarial import decoded_scores, pretrained_proxy, proxy_true_gap
-from proxiqa_lab.studies.grid import RunSpec, learned_codec, train_grid
+from proxiqa_lab.studies.grid import RunSpec, learned_codec, train_chains
 from proxiqa_lab.studies.rd import classical_codecs
 from proxiqa_lab.training import LAB_LAMBDAS, load_run
 from proxiqa_lab.training.checkpointing import load_state
@@ -51,35 +49,6 @@ def records(table: pd.DataFrame) -> list[dict]:
     flat = table.copy()
     flat.columns = [f"{m}_{stat}" for m, stat in flat.columns]
     return json.loads(flat.reset_index().to_json(orient="records"))
-
-
-def _train_group(specs: list[RunSpec], finetune_steps: int) -> None:
-    """Train one chain of runs (an MSE model, then what starts from it) in a worker process."""
-    torch.set_num_threads(1)
-    train_grid(specs, profile="lab", train=settings_for("lab").train_options(), finetune_steps=finetune_steps,
-               progress=False)
-
-
-def train_all(specs: list[RunSpec], finetune_steps: int, jobs: int):
-    """Train every run, ``jobs`` λ-chains at a time (one torch thread each), then list them all.
-
-    The anchor MSE model trains first; then each λ is a chain: its MSE model (fine-tuned from
-    the anchor), then the runs fine-tuned from that. Chains are independent, so on a 2-core CPU
-    two single-threaded chains finish sooner than one two-threaded process. Every run lands in
-    the same folder, with the same config, as a sequential ``train_grid`` call over all specs,
-    which then finds them complete.
-    """
-    if jobs > 1:
-        anchors = [s for s in specs if s.objective == "mse" and not s.finetune and s.base_lmbda is None]
-        _train_group(anchors, finetune_steps)
-        chains = [anchors + [s for s in specs if s.lmbda == lmbda and s not in anchors]
-                  for lmbda in sorted({s.lmbda for s in specs}, reverse=True)]
-        chains = sorted(chains, key=len, reverse=True)  # the longest chain first
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-            for done in [pool.submit(_train_group, chain, finetune_steps) for chain in chains]:
-                done.result()
-    return train_grid(specs, profile="lab", train=settings_for("lab").train_options(), finetune_steps=finetune_steps)
 
 
 def main() -> None:
@@ -107,7 +76,8 @@ def main() -> None:
     specs = settings.specs(["mse", "proxy:vmaf"])
     specs += [RunSpec("mse", float(lmbda), finetune=True) for lmbda in args.lambdas]
     specs += [RunSpec("pretrained-proxy:vmaf", mid, finetune=True, overrides=(("proxy_init", str(proxy_path)),))]
-    grid = train_all(specs, settings.finetune_steps, args.jobs)
+    grid = train_chains(specs, "lab", args.jobs, train=settings.train_options(), finetune_steps=settings.finetune_steps,
+                        device="auto")
     train_seconds = time.perf_counter() - t0
     adversarial = load_run(grid[grid["objective"] == "pretrained-proxy:vmaf"]["run"].iloc[0])
     base = grid[~grid["finetune"]]  # the MSE models: the anchor and those fine-tuned from it

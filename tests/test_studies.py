@@ -125,6 +125,18 @@ def test_explorer_grid_fine_tunes_from_mse(roots, photo):
     assert all(init.endswith("bls8-mse-lmbda0.01/model.pt") for init in inits)
 
 
+def test_train_chains_matches_train_grid(roots):
+    specs = grid_specs(["mse", "ssim+ld"], [0.01, 0.1], finetune=True, anchor=0.1)
+    with pytest.raises(ValueError, match="jobs"):
+        studies.train_chains(specs, "smoke", jobs=0)
+    grid = studies.train_chains(specs, "smoke", jobs=2, train={"steps": 2}, finetune_steps=3)
+    assert grid["status"].tolist() == ["reused"] * 4, "every run was trained by the workers"
+    configs = [json.loads((Path(run) / "config.json").read_text()) for run in grid["run"]]
+    assert [(c["objective"], c["lmbda"], c["steps"]) for c in configs] == [
+        ("mse", 0.1, 2), ("mse", 0.01, 3), ("ssim+ld", 0.01, 3), ("ssim+ld", 0.1, 3)]
+    assert configs[1]["init_checkpoint"] == grid["model"][0] and configs[2]["init_checkpoint"] == grid["model"][1]
+
+
 def test_finetune_needs_the_mse_run_first(roots):
     with pytest.raises(ValueError, match="put that MSE run earlier"):
         studies.train_grid([RunSpec("proxy:vmaf", 0.01, finetune=True)], "smoke", finetune_steps=2, progress=False)

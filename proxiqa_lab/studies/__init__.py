@@ -26,6 +26,7 @@ from proxiqa_lab.studies.grid import (
     grid_specs,
     learned_codec,
     objective_label,
+    train_chains,
     train_grid,
     training_logs,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "table_iv",
     "tile_batch",
     "time_codec",
+    "train_chains",
     "train_grid",
     "training_logs",
     "training_steps_study",
