@@ -44,14 +44,13 @@ def explorer_grid(
     from proxiqa_lab.metrics import score
     from proxiqa_lab.models import load_checkpoint
     from proxiqa_lab.studies.adversarial import image_proxy_score
-    from proxiqa_lab.studies.grid import RunSpec, grid_specs, train_grid
+    from proxiqa_lab.studies.grid import RunSpec, mse_bases, train_grid
     from proxiqa_lab.studies.images import crop
 
     finetune = finetune_steps is not None
     specs = [RunSpec(objective, float(v), float(a), finetune=finetune) for a in alphas for v in lambdas]
     if finetune:
-        grid_lambdas = list(dict.fromkeys([float(v) for v in lambdas] + ([float(anchor)] if anchor is not None else [])))
-        specs = grid_specs(["mse"], grid_lambdas, anchor=anchor) + specs
+        specs = mse_bases(lambdas, anchor) + specs
     grid = train_grid(specs, profile=profile, train=train, finetune_steps=finetune_steps, seed=seed, device=device,
                       data_root=data_root, progress=progress)
     grid = grid[grid["objective"] == objective]

@@ -102,6 +102,13 @@ def grid_specs(objectives, lambdas, alpha: float = 0.5, finetune: bool = False, 
     return sorted(specs, key=lambda s: (s.objective != "mse", s.base_lmbda is not None))
 
 
+def mse_bases(lambdas, anchor: float | None = None) -> list[RunSpec]:
+    """The MSE runs that fine-tunes at ``lambdas`` start from: the ``anchor`` (when given) first,
+    then the MSE model of each λ, fine-tuned from the anchor."""
+    grid = [float(v) for v in lambdas] + ([float(anchor)] if anchor is not None else [])
+    return grid_specs(["mse"], list(dict.fromkeys(grid)), anchor=anchor)
+
+
 def _is_complete(out: Path, steps: int) -> bool:
     meta = out / "run.json"
     if not meta.is_file() or not (out / "model.pt").is_file():

@@ -30,9 +30,9 @@ class StudySettings:
         finetune_steps: steps of non-MSE runs started from the MSE model of the same λ
             (``None``: train them from scratch, as the paper did), and of MSE runs started from
             the anchor.
-        anchor_lmbda: the one λ whose MSE model trains from scratch; the MSE models of the
-            other λ are fine-tuned from it for ``finetune_steps`` (``None``: every MSE model
-            trains from scratch, as the paper did).
+        anchor_lmbda: with ``finetune_steps``, the one λ whose MSE model trains from scratch;
+            the MSE models of the other λ are fine-tuned from it for ``finetune_steps``
+            (``None``: every MSE model trains from scratch, as the paper did).
         eval_images: images per evaluation dataset, in file order (``None``: all of them): Kodak,
             then Wikipedia24 standing in for the paper's Tecnick and NFLX sets.
         classical_codecs: classical codecs compared with the learned ones.
@@ -103,16 +103,13 @@ class StudySettings:
         When the study fine-tunes (``finetune_steps``), the MSE runs they start from come first,
         anchor included, even if ``"mse"`` is not among ``objectives``.
         """
-        from proxiqa_lab.studies.grid import grid_specs
+        from proxiqa_lab.studies.grid import grid_specs, mse_bases
 
         lambdas = tuple(float(v) for v in (self.lambdas if lambdas is None else lambdas))
-        finetune = self.finetune_steps is not None
-        anchor = self.anchor_lmbda if finetune or "mse" in objectives else None
-        grid = tuple(dict.fromkeys(lambdas + ((float(anchor),) if anchor is not None else ())))
-        wanted = tuple(dict.fromkeys(("mse", *objectives) if finetune else objectives))
-        specs = grid_specs(wanted, grid, finetune=finetune, anchor=anchor)
-        return [s for s in specs if s.lmbda in lambdas or (s.objective == "mse" and s.base_lmbda is None
-                                                            and anchor is not None)]
+        if self.finetune_steps is None:
+            return grid_specs(objectives, lambdas)
+        others = [o for o in objectives if o != "mse"]
+        return mse_bases(lambdas, self.anchor_lmbda) + grid_specs(others, lambdas, finetune=True)
 
 
 SETTINGS: dict[str, StudySettings] = {
