@@ -88,6 +88,43 @@ def test_finetune_drops_lr_at_its_own_80_percent(roots):
     configs = [json.loads((Path(run) / "config.json").read_text()) for run in grid["run"]]
     assert [(c["steps"], c["lr_drop_step"]) for c in configs] == [(2, 1), (5, 4)]
     assert configs[1]["init_checkpoint"] == grid["model"][0]
+    assert configs[1]["keep_checkpoints_at"] == [1, 2, 3, 4, 5], "a fine-tune keeps 20 %, 40 %, ... of its steps"
+    assert studies.checkpoint_at(grid["run"][1], 3).is_file()
+
+
+def test_finetune_schedule():
+    from proxiqa_lab.training import finetune_schedule
+
+    assert finetune_schedule(1500) == ([300, 600, 900, 1200, 1500], 1200)
+    assert finetune_schedule(2) == ([1, 2], 1)
+    with pytest.raises(ValueError, match="at least 1 step"):
+        finetune_schedule(0)
+
+
+def test_steps_plan_per_profile():
+    smoke, lab = studies.settings_for("smoke"), studies.settings_for("lab")
+    plan = smoke.steps_plan("proxy:vmaf")
+    assert plan.steps == smoke.keep_checkpoints_at and plan.lr_drop_step == smoke.lr_drop_step
+    assert [s.objective for s in plan.specs] == ["mse"] * 4 + ["proxy:vmaf"] * 4
+    assert not any(s.finetune for s in plan.specs)
+    plan = lab.steps_plan("proxy:vmaf")
+    assert plan.steps == (300, 600, 900, 1200, 1500) and plan.lr_drop_step == 1200
+    tuned = [(s.objective, s.lmbda) for s in plan.specs if s.finetune]
+    assert tuned == [("mse", v) for v in lab.steps_lambdas] + [("proxy:vmaf", v) for v in lab.steps_lambdas]
+    assert plan.specs[0] == RunSpec("mse", lab.anchor_lmbda), "the fine-tunes start from the anchor's MSE models"
+
+
+def test_training_steps_study_compares_fine_tunes_with_mse_fine_tunes(roots, photo):
+    settings = studies.settings_for("smoke", lambdas=(0.003, 0.01, 0.1), finetune_steps=5, anchor_lmbda=0.1)
+    plan = settings.steps_plan("ssim+ld")
+    grid = studies.train_grid(plan.specs, "smoke", train={"steps": 2}, finetune_steps=5, progress=False)
+    assert (roots / "runs/smoke/bls8-mse-lmbda0.01-ft/checkpoints/step_1.pt").is_file()
+    # The MSE models the fine-tunes start from keep no step_1 checkpoint: the study must use the MSE fine-tunes.
+    table, per_image = studies.training_steps_study(grid, plan.steps, {"p": photo[:64, :64]}, "ssim+ld",
+                                                    baseline_step=3, metric="psnr_avg")
+    assert table["step"].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert set(table["curve"]) == {"ssim+ld (MSE @ 3)", "ssim+ld (MSE @ same step)"}
+    assert len(per_image) == 10 and per_image["image"].eq("p").all()
 
 
 def test_anchor_trains_one_mse_model_from_scratch(roots):

@@ -54,7 +54,7 @@ from proxiqa_lab.studies.runtime import (
     time_codec,
 )
 from proxiqa_lab.studies.setup import data_status, environment, ffmpeg_info, start_session
-from proxiqa_lab.studies.settings import SETTINGS, StudySettings, settings_for
+from proxiqa_lab.studies.settings import SETTINGS, StepsPlan, StudySettings, settings_for
 from proxiqa_lab.studies.steps import training_steps_study
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "RDStudy",
     "RunSpec",
     "SampleImagesWarning",
+    "StepsPlan",
     "StudySettings",
     "bd_study",
     "checkpoint_at",

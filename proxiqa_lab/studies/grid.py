@@ -135,8 +135,9 @@ def train_grid(
         train: ``TrainConfig`` overrides shared by all runs (``StudySettings.train``).
         finetune_steps: steps of runs with ``finetune=True`` (started from the MSE run of
             the same λ, which must come earlier in ``specs``) and of MSE runs with a
-            ``base_lmbda`` (started from the MSE run of that λ). Their learning rate drops at
-            :data:`~proxiqa_lab.training.FINETUNE_LR_DROP_AT` of their own steps.
+            ``base_lmbda`` (started from the MSE run of that λ). Their learning rate drops, and
+            their checkpoints are kept, at fractions of their own steps
+            (:func:`~proxiqa_lab.training.finetune_schedule`).
         seed: training seed.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         data_root: data root for the training images (``None``: the default).
@@ -146,7 +147,7 @@ def train_grid(
         One row per run: objective, lmbda, alpha, finetune, base_lmbda, label, run (folder), model
         (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds.
     """
-    from proxiqa_lab.training import FINETUNE_LR_DROP_AT, make_config
+    from proxiqa_lab.training import finetune_schedule, make_config
     from proxiqa_lab.training import train as train_run
 
     check_profile(profile)
@@ -166,7 +167,8 @@ def train_grid(
             options.update(init_checkpoint=str(base), steps=finetune_steps or options.get("steps"))
         config = make_config(profile, **{k: v for k, v in options.items() if v is not None})
         if starts_from is not None:
-            config = config.replace(lr_drop_step=int(FINETUNE_LR_DROP_AT * config.steps)).validate()
+            kept, drop = finetune_schedule(config.steps)
+            config = config.replace(lr_drop_step=drop, keep_checkpoints_at=kept).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
         if _is_complete(out, config.steps):

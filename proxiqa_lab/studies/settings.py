@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from proxiqa_lab.paths import check_profile
-from proxiqa_lab.training.config import LAB_FINETUNE_STEPS, LAB_LAMBDAS, PAPER_LAMBDAS
+from proxiqa_lab.training.config import LAB_FINETUNE_STEPS, LAB_LAMBDAS, PAPER_LAMBDAS, finetune_schedule
 
 #: The paper's eight target rates, log-spaced over 0.05-2 bpp (Sec. IV-A).
 PAPER_POINTS = (0.05, 0.085, 0.146, 0.25, 0.43, 0.73, 1.25, 2.0)
+
+
+class StepsPlan(NamedTuple):
+    """What the training-steps study (Fig. 11) trains and evaluates."""
+
+    specs: list  #: the runs, MSE first
+    steps: tuple[int, ...]  #: the kept steps evaluated
+    lr_drop_step: int | None  #: where the learning rate of the compared runs drops
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,10 @@ class StudySettings:
         explorer_lambdas: λ values of that grid.
         explorer_steps: training steps of each explorer model (``None``: as the other runs, so
             the α = 0.5 models are those of the RD grid; fine-tuned when the study fine-tunes).
-        keep_checkpoints_at: steps kept for the training-steps study (Fig. 11).
-        lr_drop_step: step where the learning rate drops in the training-steps study.
+        keep_checkpoints_at: steps kept by runs trained from scratch, for the training-steps
+            study (Fig. 11).
+        lr_drop_step: step where the learning rate of runs trained from scratch drops.
+        steps_lambdas: λ of the training-steps study (``None``: ``lambdas``).
         runtime_images: images timed in the runtime study (Table V).
         runtime_repeats: timed repetitions per encode/decode (the median is kept).
         pretrain: options of the proxy pretraining of Sec. III-C.
@@ -71,6 +81,7 @@ class StudySettings:
     crop: int = 192
     torch_threads: int | None = None
     anchor_lmbda: float | None = None
+    steps_lambdas: tuple[float, ...] | None = None
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -111,6 +122,25 @@ class StudySettings:
         others = [o for o in objectives if o != "mse"]
         return mse_bases(lambdas, self.anchor_lmbda) + grid_specs(others, lambdas, finetune=True)
 
+    def steps_plan(self, objective: str) -> StepsPlan:
+        """The runs, kept steps and lr drop of the training-steps study of ``objective`` (Fig. 11).
+
+        Without fine-tuning (the paper, ``smoke``), MSE and ``objective`` train from scratch and
+        are compared at ``keep_checkpoints_at``. When the study fine-tunes (``lab``), both are
+        fine-tuned for ``finetune_steps`` from the same MSE models, and compared at the
+        checkpoints every fine-tune keeps (:func:`~proxiqa_lab.training.finetune_schedule`): the
+        MSE fine-tune is the "same training procedure" baseline of Fig. 11's dotted line.
+        """
+        from proxiqa_lab.studies.grid import RunSpec, grid_specs, mse_bases
+
+        lambdas = tuple(float(v) for v in (self.steps_lambdas or self.lambdas))
+        if self.finetune_steps is None:
+            return StepsPlan(grid_specs(["mse", objective], lambdas), tuple(self.keep_checkpoints_at),
+                             self.lr_drop_step)
+        tuned = [RunSpec("mse", v, finetune=True) for v in lambdas] + grid_specs([objective], lambdas, finetune=True)
+        kept, drop = finetune_schedule(self.finetune_steps)
+        return StepsPlan(mse_bases(lambdas, self.anchor_lmbda) + tuned, tuple(kept), drop)
+
 
 SETTINGS: dict[str, StudySettings] = {
     # Seconds per notebook on a 2-core CPU: tiny models, 2 Kodak images, 4 rate points.
@@ -145,11 +175,12 @@ SETTINGS: dict[str, StudySettings] = {
         eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
-        alphas=(0.0, 0.25, 0.5, 0.75, 1.0),
+        alphas=(0.0, 0.5, 1.0),  # 3 x 3 explorer models, 6 of them new fine-tunes (about 30 min on 2 cores)
         explorer_lambdas=(0.0067, 0.0250, 0.0932),  # rate points of the RD grid: its MSE and α=0.5 runs are reused
         explorer_steps=None,
         keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
         lr_drop_step=5600,
+        steps_lambdas=(0.0067, 0.0250, 0.0932),  # Fig. 11 from the kept steps of these λ's fine-tunes
         runtime_images=24,
         runtime_repeats=3,
         # As proxiqa_lab.training.pretrain.PRETRAIN_PROFILES["lab"]: held-out PLCC about 0.9 for VMAF.

@@ -26,7 +26,9 @@ def training_steps_study(
 
     Args:
         grid: from :func:`proxiqa_lab.studies.train_grid`, with ``mse`` and ``objective`` runs
-            trained with ``keep_checkpoints_at`` covering ``steps``.
+            trained with ``keep_checkpoints_at`` covering ``steps``. When the ``objective``
+            runs are fine-tunes, the MSE runs compared are the MSE fine-tunes of the grid (see
+            :meth:`~proxiqa_lab.studies.StudySettings.steps_plan`), not the models they start from.
         steps: the kept steps to evaluate.
         images: ``{name: uint8 (H, W, 3)}``.
         objective: the perceptually optimised objective.
@@ -44,6 +46,10 @@ def training_steps_study(
     from proxiqa_lab.evaluation import BDWarning, bd_rate, evaluate
     from proxiqa_lab.studies.grid import learned_codec
 
+    if "finetune" in grid:
+        tuned = grid.loc[grid["objective"] == objective, "finetune"].astype(bool)
+        if tuned.any():
+            grid = grid[grid["finetune"].astype(bool)]
     steps = sorted(int(s) for s in steps)
     baseline_step = steps[len(steps) // 2] if baseline_step is None else int(baseline_step)
     if baseline_step not in steps:

@@ -9,18 +9,21 @@ Proxy pretraining on synthetic distortions (Sec. III-C) lives in
 """
 
 from proxiqa_lab.training.config import (
+    FINETUNE_KEEP_AT,
     FINETUNE_LR_DROP_AT,
     LAB_FINETUNE_STEPS,
     LAB_LAMBDAS,
     PAPER_LAMBDAS,
     PROFILES,
     TrainConfig,
+    finetune_schedule,
     make_config,
 )
 from proxiqa_lab.training.objectives import Objective, allowed_objectives, parse_objective
 from proxiqa_lab.training.trainer import LOG_COLUMNS, Run, Trainer, learning_rate, load_run, train
 
 __all__ = [
+    "FINETUNE_KEEP_AT",
     "FINETUNE_LR_DROP_AT",
     "LAB_FINETUNE_STEPS",
     "LAB_LAMBDAS",
@@ -32,6 +35,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "allowed_objectives",
+    "finetune_schedule",
     "learning_rate",
     "load_run",
     "make_config",

@@ -217,6 +217,20 @@ PROFILES: dict[str, TrainConfig] = {
 LAB_FINETUNE_STEPS = 1500
 #: A fine-tuning run drops its learning rate (x ``lr_drop_factor``) at this fraction of its steps.
 FINETUNE_LR_DROP_AT = 0.8
+#: A fine-tuning run keeps a checkpoint at these fractions of its steps (for the training-steps study).
+FINETUNE_KEEP_AT = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def finetune_schedule(steps: int) -> tuple[list[int], int]:
+    """The kept steps and the learning-rate drop step of a fine-tune of ``steps`` steps.
+
+    >>> finetune_schedule(1500)
+    ([300, 600, 900, 1200, 1500], 1200)
+    """
+    if int(steps) < 1:
+        raise ValueError(f"a fine-tune needs at least 1 step, got {steps}")
+    kept = sorted({max(1, round(f * steps)) for f in FINETUNE_KEEP_AT})
+    return kept, int(FINETUNE_LR_DROP_AT * steps)
 
 
 def make_config(profile: str | TrainConfig | None = None, **overrides: Any) -> TrainConfig:
