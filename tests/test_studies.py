@@ -70,6 +70,7 @@ def test_train_grid_trains_then_reuses_then_extends(roots):
     assert first["run"][0] == str(run) and (run / "model.pt").is_file()
     again = studies.train_grid(specs, "smoke", train={"steps": 2, "keep_checkpoints_at": [1, 2]}, progress=False)
     assert again["status"].tolist() == ["reused"]
+    assert again["train_seconds"][0] == first["train_seconds"][0] > 0, "a reused run reports its recorded time"
     longer = studies.train_grid(specs, "smoke", train={"steps": 3, "keep_checkpoints_at": [1, 2]}, progress=False)
     assert longer["status"].tolist() == ["trained"] and json.loads((run / "run.json").read_text())["step"] == 3
     assert studies.checkpoint_at(run, 1).name == "step_1.pt"

@@ -117,6 +117,14 @@ def _is_complete(out: Path, steps: int) -> bool:
     return info.get("status") == "complete" and int(info.get("step", 0)) >= steps
 
 
+def _train_seconds(out: Path) -> float:
+    """The training time a run records (``run.json``, summed over resumes); NaN when it records none."""
+    try:
+        return float(json.loads((out / "run.json").read_text())["train_seconds"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return float("nan")
+
+
 def train_grid(
     specs: list[RunSpec],
     profile: str = "smoke",
@@ -145,7 +153,8 @@ def train_grid(
 
     Returns:
         One row per run: objective, lmbda, alpha, finetune, base_lmbda, label, run (folder), model
-        (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds.
+        (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds (spent in this
+        call), train_seconds (the training time the run records, whenever it was trained).
     """
     from proxiqa_lab.training import finetune_schedule, make_config
     from proxiqa_lab.training import train as train_run
@@ -180,7 +189,7 @@ def train_grid(
                      "base_lmbda": spec.base_lmbda,
                      "label": objective_label(spec.objective, config.architecture), "run": str(out),
                      "model": str(out / "model.pt"), "steps": config.steps, "status": status,
-                     "seconds": round(time.perf_counter() - start, 2)})
+                     "seconds": round(time.perf_counter() - start, 2), "train_seconds": _train_seconds(out)})
     return pd.DataFrame(rows)
 
 
