@@ -31,17 +31,8 @@ from proxiqa_lab.studies.adversarial import decoded_scores, pretrained_proxy, pr
 from proxiqa_lab.studies.grid import RunSpec, learned_codec, train_chains
 from proxiqa_lab.studies.rd import classical_codecs
 from proxiqa_lab.training import LAB_LAMBDAS, load_run
-from proxiqa_lab.training.checkpointing import load_state
 
 METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
-
-
-def run_seconds(run: str) -> float:
-    """Wall time of a run's training steps, summed over resumes (``run.json``, else its last checkpoint)."""
-    meta = json.loads((Path(run) / "run.json").read_text())
-    if "train_seconds" in meta:
-        return float(meta["train_seconds"])
-    return float(load_state(Path(run) / "checkpoints" / "last.pt")["elapsed"])
 
 
 def records(table: pd.DataFrame) -> list[dict]:
@@ -113,7 +104,7 @@ def main() -> None:
         "lambdas": args.lambdas,
         "kodak_images": len(images),
         "train_wall_seconds_this_invocation": round(train_seconds, 1),
-        "run_train_seconds": {Path(r).name: round(run_seconds(r), 1) for r in grid["run"]},
+        "run_train_seconds": {Path(r).name: round(load_run(r).train_seconds, 1) for r in grid["run"]},
         "jobs": args.jobs,
         "evaluate_seconds": eval_seconds,
         "bd_vs_mse": records(bd_summary(vs_mse)),

@@ -154,6 +154,15 @@ def test_lab_settings_fine_tune_from_one_anchor():
     assert [s.objective for s in smoke.specs(["proxy:vmaf"], [0.025])] == ["proxy:vmaf"]
 
 
+def test_explorer_specs():
+    specs = studies.explorer_specs([0.0, 1.0], [0.01, 0.1], finetune=True, anchor=0.1)
+    assert [(s.objective, s.lmbda, s.alpha, s.finetune, s.base_lmbda) for s in specs] == [
+        ("mse", 0.1, 0.5, False, None), ("mse", 0.01, 0.5, False, 0.1),
+        ("proxy:vmaf", 0.01, 0.0, True, None), ("proxy:vmaf", 0.1, 0.0, True, None),
+        ("proxy:vmaf", 0.01, 1.0, True, None), ("proxy:vmaf", 0.1, 1.0, True, None)]
+    assert [s.finetune for s in studies.explorer_specs([0.5], [0.01])] == [False]
+
+
 def test_explorer_grid_fine_tunes_from_mse(roots, photo):
     table = studies.explorer_grid([0.0, 1.0], [0.01], photo[:64, :64], roots / "explorer", "smoke", "proxy:vmaf",
                                   train={"steps": 2}, crop_size=32, progress=False, finetune_steps=2,

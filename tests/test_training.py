@@ -313,7 +313,8 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     logged = len(log.read_text().splitlines()) - 1
-    saved = load_state(out / "checkpoints" / "last.pt")["step"]
+    killed = load_state(out / "checkpoints" / "last.pt")
+    saved, killed_seconds = killed["step"], killed["elapsed"]
     assert saved < steps, "the run finished before it was killed; lower the wait"
     assert logged - saved <= 3 + 1  # at most one checkpoint interval (and the row being written)
     done = subprocess.run(_cli(out, steps), capture_output=True, text=True, timeout=300)
@@ -328,6 +329,7 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     assert meta["status"] == "complete"
     # training time adds up over the resume: at least the step times of the log, both sessions
     assert meta["train_seconds"] >= round(0.95 * a["seconds"].sum(), 1) > 0
+    assert load_run(out).train_seconds == meta["train_seconds"] > killed_seconds > 0
 
 
 def test_train_config_roundtrip():

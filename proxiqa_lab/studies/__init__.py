@@ -18,7 +18,7 @@ notebook                                functions
 
 from proxiqa_lab.studies.adversarial import decoded_scores, image_proxy_score, pretrained_proxy, proxy_true_gap, tile_batch
 from proxiqa_lab.studies.architecture import AlternatingTrace, layer_shapes, model_summary, parameter_count
-from proxiqa_lab.studies.explorer import explorer_grid
+from proxiqa_lab.studies.explorer import explorer_grid, explorer_specs
 from proxiqa_lab.studies.grid import (
     OBJECTIVE_LABELS,
     RunSpec,
@@ -77,6 +77,7 @@ __all__ = [
     "eval_images",
     "evaluate_codecs",
     "explorer_grid",
+    "explorer_specs",
     "ffmpeg_info",
     "grid_specs",
     "image_proxy_score",

@@ -8,6 +8,16 @@ import numpy as np
 import pandas as pd
 
 
+def explorer_specs(alphas, lambdas, objective: str = "proxy:vmaf", finetune: bool = False,
+                   anchor: float | None = None) -> list:
+    """The runs of the α × λ grid: one ``objective`` run per (α, λ), after the MSE runs that
+    fine-tunes start from (see :func:`proxiqa_lab.studies.grid.mse_bases`)."""
+    from proxiqa_lab.studies.grid import RunSpec, mse_bases
+
+    specs = [RunSpec(objective, float(v), float(a), finetune=finetune) for a in alphas for v in lambdas]
+    return mse_bases(lambdas, anchor) + specs if finetune else specs
+
+
 def explorer_grid(
     alphas,
     lambdas,
@@ -44,13 +54,10 @@ def explorer_grid(
     from proxiqa_lab.metrics import score
     from proxiqa_lab.models import load_checkpoint
     from proxiqa_lab.studies.adversarial import image_proxy_score
-    from proxiqa_lab.studies.grid import RunSpec, mse_bases, train_grid
+    from proxiqa_lab.studies.grid import train_grid
     from proxiqa_lab.studies.images import crop
 
-    finetune = finetune_steps is not None
-    specs = [RunSpec(objective, float(v), float(a), finetune=finetune) for a in alphas for v in lambdas]
-    if finetune:
-        specs = mse_bases(lambdas, anchor) + specs
+    specs = explorer_specs(alphas, lambdas, objective, finetune_steps is not None, anchor)
     grid = train_grid(specs, profile=profile, train=train, finetune_steps=finetune_steps, seed=seed, device=device,
                       data_root=data_root, progress=progress)
     grid = grid[grid["objective"] == objective]

@@ -117,14 +117,6 @@ def _is_complete(out: Path, steps: int) -> bool:
     return info.get("status") == "complete" and int(info.get("step", 0)) >= steps
 
 
-def _train_seconds(out: Path) -> float:
-    """The training time a run records (``run.json``, summed over resumes); NaN when it records none."""
-    try:
-        return float(json.loads((out / "run.json").read_text())["train_seconds"])
-    except (OSError, KeyError, TypeError, ValueError):
-        return float("nan")
-
-
 def train_grid(
     specs: list[RunSpec],
     profile: str = "smoke",
@@ -156,7 +148,7 @@ def train_grid(
         (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds (spent in this
         call), train_seconds (the training time the run records, whenever it was trained).
     """
-    from proxiqa_lab.training import finetune_schedule, make_config
+    from proxiqa_lab.training import finetune_schedule, load_run, make_config
     from proxiqa_lab.training import train as train_run
 
     check_profile(profile)
@@ -189,7 +181,7 @@ def train_grid(
                      "base_lmbda": spec.base_lmbda,
                      "label": objective_label(spec.objective, config.architecture), "run": str(out),
                      "model": str(out / "model.pt"), "steps": config.steps, "status": status,
-                     "seconds": round(time.perf_counter() - start, 2), "train_seconds": _train_seconds(out)})
+                     "seconds": round(time.perf_counter() - start, 2), "train_seconds": load_run(out).train_seconds})
     return pd.DataFrame(rows)
 
 

@@ -175,8 +175,8 @@ SETTINGS: dict[str, StudySettings] = {
         eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
-        alphas=(0.0, 0.5, 1.0),  # 3 x 3 explorer models, 6 of them new fine-tunes (about 30 min on 2 cores)
-        explorer_lambdas=(0.0067, 0.0250, 0.0932),  # rate points of the RD grid: its MSE and α=0.5 runs are reused
+        alphas=(0.0, 0.5, 1.0),  # 3 α x 2 λ explorer models, 4 of them new fine-tunes
+        explorer_lambdas=(0.0067, 0.0932),  # rate points of the RD grid: its MSE and α=0.5 runs are reused
         explorer_steps=None,
         keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
         lr_drop_step=5600,

@@ -103,6 +103,16 @@ class Run:
         return json.loads(path.read_text()) if path.is_file() else {}
 
     @property
+    def train_seconds(self) -> float:
+        """Wall time of the training steps, summed over resumes: ``run.json`` of a complete run,
+        else ``checkpoints/last.pt``; NaN when neither records it (runs from older versions)."""
+        meta = self.metadata
+        if meta.get("status") == "complete" and "train_seconds" in meta:
+            return float(meta["train_seconds"])
+        path = self.out / "checkpoints" / "last.pt"
+        return float(load_state(path).get("elapsed", math.nan)) if path.is_file() else math.nan
+
+    @property
     def step(self) -> int:
         """Step of ``checkpoints/last.pt`` (0 if none)."""
         path = self.out / "checkpoints" / "last.pt"
