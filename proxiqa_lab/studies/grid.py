@@ -209,7 +209,8 @@ def train_chains(
     (its MSE model, then the runs fine-tuned from it) run in a process of its own with one
     torch thread. On a CPU with ``jobs`` cores this finishes sooner than one process with
     ``jobs`` threads. The runs land in the same folders, with the same configs, as with
-    :func:`train_grid`, which is called last and finds them complete.
+    :func:`train_grid`, which is called last and finds them complete. The workers are spawned,
+    so a script that calls this needs an ``if __name__ == "__main__":`` guard.
 
     Returns:
         The table of :func:`train_grid`.
