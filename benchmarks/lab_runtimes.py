@@ -57,9 +57,10 @@ def run_cost(run: RunSpec | str) -> tuple[str, float | None]:
         return path.name, float(info["report"]["train_seconds"])
     name = run.name("bls", make_config("lab").N)
     out = runs_root() / "lab" / name
-    if not (out / "run.json").is_file() or load_run(out).metadata.get("status") != "complete":
+    if not (out / "config.json").is_file():
         return name, None
-    return name, load_run(out).train_seconds
+    run = load_run(out)
+    return (name, run.train_seconds) if run.metadata.get("status") == "complete" else (name, None)
 
 
 def main() -> None:
