@@ -95,6 +95,20 @@ def test_non_monotone_curve_warns():
         assert math.isfinite(bd_rate(RATES, bumpy, RATES, VMAF))
 
 
+def test_pchip_stays_within_the_data_where_a_cubic_fit_overshoots():
+    # Kodim23 in the lab profile: an SSIM-trained model whose VMAF saturates near 82.2 at three
+    # rates, against the MSE model. A cubic least-squares fit of log-rate bends steeply through the
+    # nearly equal VMAF values; the piecewise interpolants cannot leave the points' rate ratios.
+    mse = ([0.159, 0.3765, 0.6272, 0.806, 0.8241], [53.3159, 70.7846, 79.6576, 84.2828, 83.9997])
+    ssim = ([0.247, 0.5189, 0.7747, 0.9184, 0.9409], [60.1479, 77.7283, 82.1583, 82.2377, 82.1914])
+    lo, hi = min(ssim[0]) / max(mse[0]), max(ssim[0]) / min(mse[0])  # widest possible rate ratios
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)  # both curves dip at their last point
+        assert bd_rate(*mse, *ssim, "cubic") > 100 * (hi - 1)
+        for method in ("pchip", "akima"):
+            assert 100 * (lo - 1) < bd_rate(*mse, *ssim, method) < 100 * (hi - 1)
+
+
 def _table(scale: dict[str, float]) -> pd.DataFrame:
     rows = []
     for codec, s in scale.items():

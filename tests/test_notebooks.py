@@ -112,6 +112,7 @@ def check_03(r):
 
 def check_04(r):
     kodak = r["datasets"]["kodak"]
+    assert r["bd_method"] == "pchip"
     assert set(r["datasets"]) == {"kodak", "wikipedia24"}
     rows = {(row["codec"], row["image"]) for row in kodak["bd_per_image"]}
     assert rows == {(c, i) for c in r["codecs"] if c != r["baseline"] for i in kodak["images"]}
@@ -121,12 +122,14 @@ def check_04(r):
 
 
 def check_05(r):
+    assert r["bd_method"] == "pchip"
     assert [row["bd_rate"] for row in r["table_iv"]] == ["PSNR BD-rate", "SSIM BD-rate", "MS-SSIM BD-rate",
                                                          "VMAF BD-rate"]
     assert set(r["table_iv"][0]) == {"bd_rate", "SSIM (14)", "SSIM_p (10)(11)", "SSIM+L_d (13)"}
 
 
 def check_06(r):
+    assert r["bd_method"] == "pchip"
     assert len(r["table"]) == 2 * len(r["steps"])
     assert {row["step"] for row in r["table"]} == set(r["steps"])
     assert len(r["per_image"]) == 2 * len(r["steps"]) * len(r["images"])

@@ -128,6 +128,13 @@ def test_training_steps_study_compares_fine_tunes_with_mse_fine_tunes(roots, pho
     assert len(per_image) == 10 and per_image["image"].eq("p").all()
 
 
+def test_studies_reject_an_unknown_bd_method_before_evaluating():
+    with pytest.raises(ValueError, match="unknown BD method 'spline'"):
+        studies.rd_study([], {"kodak": 1}, ["vmaf"], "BLS MSE", method="spline")
+    with pytest.raises(ValueError, match="unknown BD method 'spline'"):
+        studies.training_steps_study(pd.DataFrame(), [1], {}, method="spline")
+
+
 def test_anchor_trains_one_mse_model_from_scratch(roots):
     specs = grid_specs(["proxy:vmaf", "mse"], [0.01, 0.1], finetune=True, anchor=0.1)
     assert [(s.objective, s.lmbda, s.base_lmbda) for s in specs] == [

@@ -16,6 +16,7 @@ def training_steps_study(
     baseline_step: int | None = None,
     metric: str = "vmaf",
     progress: bool = False,
+    method: str = "cubic",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """BD-rate of ``objective`` after each kept step, against two MSE baselines (Fig. 11).
 
@@ -36,6 +37,7 @@ def training_steps_study(
             paper anchored at MSE after 1M of its 2.1M steps).
         metric: the BD-rate metric (the paper's Fig. 11 uses VMAF).
         progress: tqdm bars.
+        method: BD fit (see :func:`proxiqa_lab.evaluation.bd_rate`).
 
     Returns:
         ``(table, per_image)``: ``table`` has one row per (curve, step) with ``bd_rate_mean``,
@@ -44,8 +46,11 @@ def training_steps_study(
     import warnings
 
     from proxiqa_lab.evaluation import BDWarning, bd_rate, evaluate
+    from proxiqa_lab.evaluation.bdrate import METHODS
     from proxiqa_lab.studies.grid import learned_codec
 
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
     if "finetune" in grid:
         tuned = grid.loc[grid["objective"] == objective, "finetune"].astype(bool)
         if tuned.any():
@@ -69,7 +74,7 @@ def training_steps_study(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", BDWarning)
                     try:
-                        value = bd_rate(a["bpp"], a[metric], t["bpp"], t[metric])
+                        value = bd_rate(a["bpp"], a[metric], t["bpp"], t[metric], method)
                     except ValueError:  # too few distinct points: reported as NaN
                         value = float("nan")
                 rows.append({"curve": curve, "step": step, "image": image, "bd_rate": value})
