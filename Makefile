@@ -37,6 +37,7 @@ test-all: data
 benchmarks: data
 	$(BIN)/python benchmarks/metrics_speed.py
 	$(BIN)/python benchmarks/training_speed.py
+	$(BIN)/python benchmarks/rd_cache.py
 
 clean-notebooks: setup
 	$(BIN)/python -m proxiqa_lab.notebooks.hygiene --fix notebooks

@@ -81,6 +81,17 @@ def ffmpeg_encoders() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=1)
+def engine_version() -> str:
+    """The first line of ``ffmpeg -version`` plus Pillow's and its codec libraries' versions."""
+    import PIL
+    from PIL import features
+
+    first = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout.partition("\n")[0]
+    return (f"{first.strip()}; Pillow {PIL.__version__}, libjpeg {features.version('jpg')}, "
+            f"OpenJPEG {features.version('jpg_2000')}")
+
+
 def check_image(img: np.ndarray) -> np.ndarray:
     """Validate an RGB uint8 (H, W, 3) image; return it C-contiguous."""
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
@@ -174,6 +185,18 @@ class ClassicalCodec:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, points={self.points})"
+
+    def cache_key(self) -> dict:
+        """What decides this codec's output on a given image and point (for the RD cache).
+
+        The codec's class, name and settings (not its points) and the encoder libraries'
+        versions: any change to them gives a new key, so :class:`~proxiqa_lab.evaluation.RDCache`
+        never reuses RD points across encoder builds or settings.
+        """
+        settings = {k: v for k, v in sorted(vars(self).items())
+                    if not k.startswith("_") and k != "points" and not callable(v)}
+        return {"codec": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name,
+                "settings": settings, "engine": engine_version()}
 
     # -- to implement ---------------------------------------------------------------------
     def encode_quality(self, img: np.ndarray, quality: float) -> bytes:

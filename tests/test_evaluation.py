@@ -16,7 +16,7 @@ from PIL import Image
 from proxiqa_lab.classical import get_codec
 from proxiqa_lab.cli import main
 from proxiqa_lab.errors import BitstreamError
-from proxiqa_lab.evaluation import evaluate, load_rd, plot_rd, rd_results, save_rd
+from proxiqa_lab.evaluation import RDCache, evaluate, load_rd, plot_rd, rd_results, save_rd
 
 METRICS = ("psnr_avg", "vmaf")
 
@@ -91,6 +91,50 @@ def test_evaluate_bad_images():
         evaluate(PNGBitDepth(), [], metrics=("psnr_avg",), progress=False)
     with pytest.raises(ValueError, match="uint8 RGB"):
         evaluate(PNGBitDepth(), {"x": np.zeros((8, 8), np.uint8)}, metrics=("psnr_avg",), progress=False)
+
+
+def test_rd_cache_gives_back_what_was_measured(images, tmp_path, monkeypatch):
+    cache, jpeg = RDCache(tmp_path / "cache"), get_codec("jpeg", points=[0.5, 1.0])
+    first = evaluate(jpeg, images, metrics=("psnr_avg",), progress=False, cache=cache)
+    assert len(list((tmp_path / "cache").glob("jpeg-*/*.json"))) == 2, "one file per image"
+
+    def no_encode(*args, **kwargs):
+        raise AssertionError("a cached point was encoded again")
+
+    again = get_codec("jpeg", points=[0.5, 1.0])
+    monkeypatch.setattr(again, "encode_quality", no_encode)
+    second = evaluate(again, {"copy": images["face"]}, metrics=("psnr_avg",), progress=False, cache=cache)
+    pd.testing.assert_frame_equal(second.drop(columns="image"),
+                                  first[first["image"] == "face"].drop(columns="image").reset_index(drop=True))
+    assert second["image"].eq("copy").all(), "rows take the name the image has now"
+    # A new metric, a new point, other pixels or other settings: measured, never made up.
+    with pytest.raises(AssertionError, match="encoded again"):
+        evaluate(again, {"face": images["face"]}, metrics=("psnr_avg", "ssim"), progress=False, cache=cache)
+    with pytest.raises(AssertionError, match="encoded again"):
+        evaluate(again, {"face": images["face"]}, metrics=("psnr_avg",), points=[0.7], progress=False, cache=cache)
+    with pytest.raises(AssertionError, match="encoded again"):
+        evaluate(again, {"face": images["face"][:, ::-1]}, metrics=("psnr_avg",), progress=False, cache=cache)
+    assert RDCache.key_of(get_codec("jpeg", tolerance=0.05)) != RDCache.key_of(jpeg)
+    assert RDCache.key_of(get_codec("hevc444")) != RDCache.key_of(get_codec("hevc420"))
+    assert "ffmpeg version" in RDCache.key_of(jpeg)["engine"]
+    assert RDCache.key_of(PNGBitDepth()) is None, "codecs without a cache_key are never cached"
+
+
+def test_rd_cache_adds_points_and_survives_a_corrupt_file(images, tmp_path):
+    cache, jpeg = RDCache(tmp_path), get_codec("jpeg", points=[0.5])
+    one = {"face": images["face"]}
+    evaluate(jpeg, one, metrics=("psnr_avg",), points=[0.5], progress=False, cache=cache)
+    evaluate(jpeg, one, metrics=("psnr_avg",), points=[1.0], progress=False, cache=cache)
+    (path,) = tmp_path.glob("jpeg-*/*.json")
+    assert [r["point"] for r in json.loads(path.read_text())["rows"]] == [0.5, 1.0]
+    both = evaluate(jpeg, one, metrics=("psnr_avg",), points=[1.0, 0.5], progress=False, cache=cache)
+    assert both["point"].tolist() == [1.0, 0.5] and both["bpp"].iloc[0] > both["bpp"].iloc[1]
+    path.write_text('{"key": ')
+    with pytest.warns(UserWarning, match="unreadable RD cache file"):
+        again = evaluate(jpeg, one, metrics=("psnr_avg",), points=[1.0, 0.5], progress=False, cache=cache)
+    pd.testing.assert_frame_equal(again.drop(columns=["encode_s", "decode_s"]),
+                                  both.drop(columns=["encode_s", "decode_s"]))
+    assert len(json.loads(path.read_text())["rows"]) == 2, "the corrupt file is replaced by what was measured"
 
 
 def test_save_rd_writes_compressai_schema(jpeg_table, tmp_path):
@@ -181,11 +225,15 @@ def test_cli_bdrate(tmp_path):
 
 
 def test_cli_evaluate_end_to_end(tmp_path):
-    out = tmp_path / "eval"
-    code, stdout, err = run_cli("evaluate", "--codec", "jpeg", "--codec", "jpeg2000", "--dataset", "samples",
-                                "--images", "1", "--metrics", "psnr_avg", "--points", "0.4", "0.7", "1.2", "2",
-                                "--out", out, "--no-progress")
+    out, cache = tmp_path / "eval", tmp_path / "cache"
+    args = ["evaluate", "--codec", "jpeg", "--codec", "jpeg2000", "--dataset", "samples", "--images", "1",
+            "--metrics", "psnr_avg", "--points", "0.4", "0.7", "1.2", "2", "--no-progress", "--cache", cache]
+    code, stdout, err = run_cli(*args, "--out", out)
     assert code == 0, err
+    assert {p.parent.name.split("-")[0] for p in cache.glob("*/*.json")} == {"jpeg", "jpeg2000"}
+    code, _, err = run_cli(*args, "--out", tmp_path / "again")
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again/jpeg2000.csv"), pd.read_csv(out / "jpeg2000.csv"))
     names = {p.name for p in out.iterdir()}
     assert {"jpeg.csv", "jpeg.json", "jpeg2000.csv", "jpeg2000.json", "bd_per_image.csv", "bd_summary.csv",
             "bd_summary.md", "rd_psnr_avg.png", "rd_psnr_avg.svg"} <= names

@@ -36,6 +36,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--baseline", default=None, help="codec name BD-rates are measured against (default: the first)")
     p.add_argument("--method", default="cubic", choices=("cubic", "pchip", "akima"), help="BD curve fit")
     p.add_argument("--out", required=True, help="results folder (created; files of the same names are replaced)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="reuse and keep classical codecs' RD points in DIR (e.g. runs/rd_cache); "
+                        "keyed by codec settings, encoder build and image pixels")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     from proxiqa_lab.evaluation import (
         ALL_METRICS,
+        RDCache,
         bd_summary,
         bd_table,
         evaluate,
@@ -97,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
                          f"{', '.join(c.name for c in codecs)}")
     images = _images(args)
     out = Path(args.out)
+    cache = RDCache(args.cache) if args.cache else None
     tables = []
     for codec in codecs:
         t0 = time.perf_counter()
-        df = evaluate(codec, images, metrics=metrics, progress=not args.no_progress)
+        df = evaluate(codec, images, metrics=metrics, progress=not args.no_progress, cache=cache)
         csv_path, json_path = save_rd(df, out, codec.name, f"{codec.name} on {args.dataset} "
                                       f"({df['image'].nunique()} images), measured by proxiqa-lab evaluate")
         print(f"{codec.name}: {len(df)} points in {time.perf_counter() - t0:.1f} s -> {json_path}")

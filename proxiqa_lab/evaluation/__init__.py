@@ -3,9 +3,11 @@
 >>> from proxiqa_lab.classical import get_codec
 >>> from proxiqa_lab.evaluation import evaluate, save_rd, bd_table, bd_summary, plot_rd
 >>> df = evaluate(get_codec("jpeg"), images, metrics=("psnr_avg", "vmaf"))
+>>> df = evaluate(get_codec("hevc444"), images, cache=RDCache.default())  # reruns skip the encodes
 """
 
 from proxiqa_lab.evaluation.bdrate import METHODS, BDWarning, bd_metric, bd_rate
+from proxiqa_lab.evaluation.cache import RDCache
 from proxiqa_lab.evaluation.plots import plot_rd
 from proxiqa_lab.evaluation.rd import (
     ALL_METRICS,
@@ -24,6 +26,7 @@ __all__ = [
     "ALL_METRICS",
     "METHODS",
     "BDWarning",
+    "RDCache",
     "average_curve",
     "bd_metric",
     "bd_rate",

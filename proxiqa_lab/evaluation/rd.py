@@ -23,6 +23,7 @@ import pandas as pd
 
 from proxiqa_lab.errors import BitstreamError, ImageError
 from proxiqa_lab.evaluation.bdrate import METHODS, bd_rate
+from proxiqa_lab.evaluation.cache import RDCache
 from proxiqa_lab.fileio import atomic_write_text
 
 #: Every metric an evaluation can report, in table order.
@@ -63,7 +64,7 @@ def _load(item) -> np.ndarray:
 
 
 def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequence | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, cache: RDCache | None = None) -> pd.DataFrame:
     """Encode, decode and score every image at every rate point of a codec.
 
     A codec that has a ``prepare(img, points)`` method (the classical codecs' per-image rate
@@ -77,6 +78,9 @@ def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequen
         metrics: names from :data:`ALL_METRICS`; all points of one image are scored in one call.
         points: rate points to use (default ``codec.points``).
         progress: show a tqdm bar.
+        cache: an :class:`~proxiqa_lab.evaluation.RDCache`; codecs that have a ``cache_key``
+            (the classical ones) read the images' points from it when every point and metric
+            is there, and write what they measure. Learned codecs ignore it.
 
     Returns:
         Tidy table, one row per (image, point): image, codec, point, bpp (achieved, from the
@@ -95,11 +99,23 @@ def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequen
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(items) * len(points), desc=f"evaluate {codec.name}", unit="pt")
+    key = None if cache is None else cache.key_of(codec)
     rows = []
     try:
         for name, item in items:
             img = _load(item)
             h, w = img.shape[:2]
+            if key is not None:
+                from proxiqa_lab.classical import image_key
+
+                img_key = image_key(img)
+                cached = cache.get(key, img_key, points, metrics)
+                if cached is not None:
+                    rows.extend({**row, "image": name, "codec": codec.name, "point": point}
+                                for point, row in zip(points, cached))
+                    if bar is not None:
+                        bar.update(len(points))
+                    continue
             if hasattr(codec, "prepare"):
                 codec.prepare(img, points)
             recs, img_rows = [], []
@@ -121,6 +137,9 @@ def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequen
             scores = score(np.stack([img] * len(recs)), np.stack(recs), metrics=metrics)
             for i, row in enumerate(img_rows):
                 row.update({m: float(scores[m][i]) for m in metrics})
+            if key is not None:
+                cache.put(key, img_key, [{k: v for k, v in r.items() if k not in ("image", "codec")}
+                                         for r in img_rows])
             rows.extend(img_rows)
     finally:
         if bar is not None:

@@ -8,9 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from proxiqa_lab.evaluation import RDCache
 
 
 @dataclass
@@ -47,11 +51,15 @@ def classical_codecs(names: Sequence[str], points: Sequence[float]) -> list:
 
 
 def evaluate_codecs(codecs: Sequence, images: Mapping[str, np.ndarray], metrics: Sequence[str],
-                    dataset: str = "", progress: bool = False) -> pd.DataFrame:
-    """:func:`proxiqa_lab.evaluation.evaluate` of several codecs on the same images, concatenated."""
+                    dataset: str = "", progress: bool = False,
+                    cache: RDCache | None = None) -> pd.DataFrame:
+    """:func:`proxiqa_lab.evaluation.evaluate` of several codecs on the same images, concatenated.
+
+    ``cache``: an :class:`~proxiqa_lab.evaluation.RDCache` for the classical codecs' points, or None.
+    """
     from proxiqa_lab.evaluation import evaluate
 
-    frames = [evaluate(codec, images, metrics=metrics, progress=progress) for codec in codecs]
+    frames = [evaluate(codec, images, metrics=metrics, progress=progress, cache=cache) for codec in codecs]
     return pd.concat(frames, ignore_index=True).assign(dataset=dataset)
 
 
@@ -153,6 +161,7 @@ def rd_study(
     data_root: str | None = None,
     progress: bool = False,
     method: str = "cubic",
+    cache: RDCache | None = None,
 ) -> dict[str, RDStudy]:
     """Evaluate codecs on the first images of each dataset and compute BD-rates per dataset.
 
@@ -166,6 +175,8 @@ def rd_study(
         method: BD fit, ``"cubic"`` (VCEG-M33, the paper's), ``"pchip"`` (JVET CTC) or ``"akima"``.
             Prefer ``"pchip"`` for short or saturating curves: a cubic least-squares fit through
             points of nearly equal quality bends steeply and can give BD-rates of thousands of percent.
+        cache: an :class:`~proxiqa_lab.evaluation.RDCache` for the classical codecs' points
+            (their rate search dominates the cost), or None to measure everything.
 
     Returns:
         ``{dataset: RDStudy}``; each study's ``df`` has ``dataset`` set to the images' source
@@ -179,7 +190,7 @@ def rd_study(
     out = {}
     for dataset, count in datasets.items():
         images, source = eval_images(dataset, count, data_root)
-        df = evaluate_codecs(codecs, images, metrics, dataset=source, progress=progress)
+        df = evaluate_codecs(codecs, images, metrics, dataset=source, progress=progress, cache=cache)
         out[dataset] = bd_study(df, baseline, metrics, method=method)
     return out
 
