@@ -11,9 +11,10 @@ Measures, in one process, medians of several steps after warm-up, batch 8 x 128Â
 
 Kit and baseline steps are interleaved so that load from other processes hits both alike.
 
-    python benchmarks/training_speed.py [--reps 15] [--rss-steps 200]
+    python benchmarks/training_speed.py [--reps 15] [--rss-steps 200] [--device cpu|cuda]
 
-Writes reports/benchmarks/training_speed.json and .md.
+Writes reports/benchmarks/training_speed.json and .md (``training_speed_cuda.*`` with
+``--device cuda``; on CUDA every timed piece ends with ``torch.cuda.synchronize()``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ from proxiqa_lab.training import make_config
 from proxiqa_lab.training.trainer import Trainer
 
 BATCH, PATCH, LMBDA = 8, 128, 0.0130
+DEVICE = "cpu"  # set by --device
 
 
 def trainer_for(objective: str, N: int, overlap: bool, folder: Path, fuse: bool = True) -> Trainer:
     cfg = make_config("lab", objective=objective, N=N, batch_size=BATCH, patch_size=PATCH, lmbda=LMBDA,
-                      data="samples", device="cpu", progress=False, steps=10**9, log_every=10**9,
+                      data="samples", device=DEVICE, progress=False, steps=10**9, log_every=10**9,
                       overlap_metric=overlap)
     trainer = Trainer(cfg, folder / f"{objective.replace(':', '_')}-{N}-{overlap}-{fuse}")
     trainer.fuse = fuse
@@ -82,9 +84,16 @@ class PlainLoop:
         return float(loss.detach())
 
 
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fn) -> float:
+    sync()
     t = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - t
 
 
@@ -95,7 +104,7 @@ def median(values: list[float]) -> float:
 def bench_mse_vs_plain(N: int, reps: int, warmup: int, folder: Path) -> dict:
     kit = trainer_for("mse", N, False, folder)
     plain = PlainLoop(kit.codec, kit.config.lr, kit.config.grad_clip)
-    x = next(kit.loader)
+    x = next(kit.loader).to(kit.device)
     kit_t, plain_t = [], []
     for i in range(warmup + reps):
         # Alternate the order so that neither side always runs first.
@@ -128,14 +137,18 @@ def bench_proxy(N: int, reps: int, warmup: int, folder: Path) -> dict:
         for name, trainer in (runs if i % 2 == 0 else runs[::-1]):
             measured[name] = timed(lambda: trainer.train_step(step))
         # Breakdown of the sequential proxy step, on the trainer's next batch.
+        sync()
         t0 = time.perf_counter()
-        x = next(seq.loader)
+        x = next(seq.loader).to(seq.device)
+        sync()
         t1 = time.perf_counter()
         _, x_hat, _, _ = seq.codec_step(x, step)
+        sync()
         t2 = time.perf_counter()
         m = seq.objective.true_metric(x, x_hat)
         t3 = time.perf_counter()
         seq.proxy_step(x, x_hat.clamp(0, 1), m)
+        sync()
         t4 = time.perf_counter()
         measured.update(codec_through_proxy=t2 - t1, true_metric=t3 - t2, proxy_update=t4 - t3, data=t1 - t0)
         if i >= warmup:
@@ -161,7 +174,7 @@ def peak_rss(steps: int, folder: Path) -> dict:
         "from proxiqa_lab.training import train\n"
         "t = time.perf_counter()\n"
         f"run = train('lab', out={str(folder / 'rss')!r}, objective='proxy:vmaf', steps={steps}, progress=False,"
-        f" checkpoint_every=100)\n"
+        f" checkpoint_every=100, device={DEVICE!r})\n"
         "print(json.dumps({'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
         " 'seconds': time.perf_counter() - t, 'data': run.metadata['data']}))\n"
     )
@@ -178,12 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rss-steps", type=int, default=200)
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 192])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the steps run (cuda writes training_speed_cuda.*)")
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here")
     torch.manual_seed(0)
     results: dict = {
         "command": "python benchmarks/training_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg()},
+                    "torch_threads": torch.get_num_threads(), "load_avg_start": os.getloadavg(),
+                    "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"},
         "batch": BATCH, "patch": PATCH, "lmbda": LMBDA, "reps": args.reps, "warmup": args.warmup,
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_avg_end"] = os.getloadavg()
     out = reports_root() / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "training_speed.json").write_text(json.dumps(results, indent=2))
-    (out / "training_speed.md").write_text(markdown(results))
-    print(f"wrote {out / 'training_speed.json'} and .md")
+    stem = "training_speed" + ("_cuda" if DEVICE == "cuda" else "")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    (out / f"{stem}.md").write_text(markdown(results))
+    print(f"wrote {out / stem}.json and .md")
     return 0
 
 
@@ -208,7 +229,8 @@ def markdown(r: dict) -> str:
         "# Training speed and memory",
         "",
         f"Command: `{r['command']}`. Machine: {r['machine']['platform']}, {r['machine']['cpus']} CPUs, "
-        f"torch {r['machine']['torch']} ({r['machine']['torch_threads']} threads); load average at start "
+        f"torch {r['machine']['torch']} ({r['machine']['torch_threads']} threads), steps on "
+        f"{r['machine'].get('device', 'cpu')}; load average at start "
         f"{', '.join(f'{v:.1f}' for v in r['machine']['load_avg_start'])}, at end "
         f"{', '.join(f'{v:.1f}' for v in r['machine']['load_avg_end'])}. Batch {r['batch']} x {r['patch']}Â², "
         f"median of {r['reps']} steps after {r['warmup']} warm-up steps. The steps compared are interleaved (order "

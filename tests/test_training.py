@@ -140,9 +140,10 @@ def test_callable_metric_needs_m_bar_and_trains(tmp_path):
 
 
 # --------------------------------------------------------------------------- resume
+# Exact equality is the CPU's guarantee (``deterministic``); tests/test_cuda.py checks CUDA to float rounding.
 @pytest.mark.parametrize("overlap", [False, True])
 def test_resume_is_exact(tmp_path, overlap):
-    kw = dict(objective=torch_psnr, m_bar=60.0, overlap_metric=overlap, **{**FAST, "steps": 6})
+    kw = dict(objective=torch_psnr, m_bar=60.0, overlap_metric=overlap, device="cpu", **{**FAST, "steps": 6})
     straight = train("smoke", out=tmp_path / "straight", **kw).log
     train("smoke", out=tmp_path / "split", **{**kw, "steps": 3})
     resumed = train("smoke", out=tmp_path / "split", **kw).log
@@ -167,7 +168,7 @@ def test_fused_step_equals_separate_proxy_step(tmp_path):
     """The default CPU path (one proxy forward, metric during the backward) is the sequential update."""
     from proxiqa_lab.training.trainer import Trainer
 
-    cfg = make_config("smoke", objective="proxy:custom", m_bar=60.0, overlap_metric=False, **FAST)
+    cfg = make_config("smoke", objective="proxy:custom", m_bar=60.0, overlap_metric=False, device="cpu", **FAST)
     logs = []
     for fuse in (True, False):
         out = tmp_path / f"fuse{fuse}"
@@ -296,7 +297,7 @@ def test_nan_loss_names_the_term(tmp_path, monkeypatch):
 def _cli(out: Path, steps: int) -> list[str]:
     return [sys.executable, "-m", "proxiqa_lab", "train", "--profile", "smoke", "--objective", "mse",
             "--steps", str(steps), "--data", "samples", "--set", "checkpoint_every=3", "--no-progress",
-            "--out", str(out)]
+            "--device", "cpu", "--out", str(out)]
 
 
 def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
