@@ -51,6 +51,7 @@ from typing import ClassVar
 import numpy as np
 
 from proxiqa_lab.errors import BitstreamError, ImageError, ProxIQALabError
+from proxiqa_lab.metrics.engine import ffmpeg_exe  # the one ffmpeg: codecs and metrics alike
 
 
 class CodecUnavailableError(ProxIQALabError, RuntimeError):
@@ -59,14 +60,6 @@ class CodecUnavailableError(ProxIQALabError, RuntimeError):
 
 #: Eight target rates, log-uniform in [0.05, 2] bpp (paper, Sec. IV-A).
 DEFAULT_POINTS: tuple[float, ...] = tuple(float(b) for b in np.geomspace(0.05, 2.0, 8).round(4))
-
-
-@lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg shipped with imageio-ffmpeg, the kit's reference engine."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @lru_cache(maxsize=1)
