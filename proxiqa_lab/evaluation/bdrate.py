@@ -45,9 +45,15 @@ class BDWarning(UserWarning):
     """A BD value could not be computed (NaN) or is questionable."""
 
 
-def _curve(rate, metric, what: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`METHODS`, else a ValueError naming them."""
     if method not in METHODS:
         raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def _curve(rate, metric, what: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    check_method(method)
     try:
         rate = np.asarray(rate, dtype=np.float64)
         metric = np.asarray(metric, dtype=np.float64)

@@ -60,17 +60,20 @@ class RDCache:
 
         return {**key(), "kit": __version__}
 
+    @staticmethod
+    def _canonical(key: dict) -> str:
+        return json.dumps(key, sort_keys=True, default=str)
+
     def _path(self, key: dict, image_key: str) -> Path:
-        text = json.dumps(key, sort_keys=True, default=str)
-        folder = f"{key.get('name', 'codec')}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-        return self.root / folder / f"{image_key}.json"
+        digest = hashlib.sha256(self._canonical(key).encode()).hexdigest()[:16]
+        return self.root / f"{key.get('name', 'codec')}-{digest}" / f"{image_key}.json"
 
     def _read(self, path: Path, key: dict) -> list[dict]:
         if not path.is_file():
             return []
         try:
             doc = json.loads(path.read_text())
-            if doc["key"] != json.loads(json.dumps(key, sort_keys=True, default=str)):
+            if self._canonical(doc["key"]) != self._canonical(key):
                 raise ValueError("its key differs from the codec's")
             rows = doc["rows"]
             if not all(isinstance(r, dict) and "point" in r and "bpp" in r for r in rows):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from proxiqa_lab.errors import BitstreamError, ImageError
-from proxiqa_lab.evaluation.bdrate import METHODS, bd_rate
+from proxiqa_lab.evaluation.bdrate import bd_rate, check_method
 from proxiqa_lab.evaluation.cache import RDCache
 from proxiqa_lab.fileio import atomic_write_text
 
@@ -100,14 +100,14 @@ def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequen
 
         bar = tqdm(total=len(items) * len(points), desc=f"evaluate {codec.name}", unit="pt")
     key = None if cache is None else cache.key_of(codec)
+    if key is not None:
+        from proxiqa_lab.classical import image_key
     rows = []
     try:
         for name, item in items:
             img = _load(item)
             h, w = img.shape[:2]
             if key is not None:
-                from proxiqa_lab.classical import image_key
-
                 img_key = image_key(img)
                 cached = cache.get(key, img_key, points, metrics)
                 if cached is not None:
@@ -248,8 +248,7 @@ def bd_table(df: pd.DataFrame, baseline: str, metrics: Sequence[str] | None = No
         cannot be computed (too few distinct points, curves that do not overlap) are NaN and
         reported with a warning.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    check_method(method)
     codecs = list(dict.fromkeys(df["codec"]))
     if baseline not in codecs:
         raise ValueError(f"baseline codec {baseline!r} is not in the table; codecs there: {', '.join(codecs)}")

@@ -182,11 +182,10 @@ def rd_study(
         ``{dataset: RDStudy}``; each study's ``df`` has ``dataset`` set to the images' source
         (the sample photos' label when the dataset was missing).
     """
-    from proxiqa_lab.evaluation import METHODS
+    from proxiqa_lab.evaluation.bdrate import check_method
     from proxiqa_lab.studies.images import eval_images
 
-    if method not in METHODS:  # before the long evaluation, not after it
-        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    check_method(method)  # before the long evaluation, not after it
     out = {}
     for dataset, count in datasets.items():
         images, source = eval_images(dataset, count, data_root)

@@ -46,11 +46,10 @@ def training_steps_study(
     import warnings
 
     from proxiqa_lab.evaluation import BDWarning, bd_rate, evaluate
-    from proxiqa_lab.evaluation.bdrate import METHODS
+    from proxiqa_lab.evaluation.bdrate import check_method
     from proxiqa_lab.studies.grid import learned_codec
 
-    if method not in METHODS:
-        raise ValueError(f"unknown BD method {method!r}; choose one of {', '.join(METHODS)}")
+    check_method(method)
     if "finetune" in grid:
         tuned = grid.loc[grid["objective"] == objective, "finetune"].astype(bool)
         if tuned.any():
