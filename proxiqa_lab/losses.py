@@ -77,17 +77,20 @@ def rd_loss(rate: Tensor, pixel: Tensor, lmbda: float) -> Tensor:
     return lmbda * pixel + rate
 
 
-def proxy_loss(m_hat: Tensor, m_bar: float) -> Tensor:
+def proxy_loss(m_hat: Tensor, m_bar: float, absolute: bool = False) -> Tensor:
     r"""Proxy loss :math:`\mathcal{L}_p = \bar M - \hat M(x, \hat x)`, eq. (9), averaged over the batch.
 
     Args:
         m_hat: the ProxIQA network's scores, (N,).
         m_bar: the metric's upper bound (100 for VMAF, 1 for SSIM).
+        absolute: :math:`|\bar M - \hat M|`, as the released code takes it: a score above
+            :math:`\bar M` is then penalised instead of rewarded.
     """
     if isinstance(m_bar, bool) or not isinstance(m_bar, numbers.Real) or not math.isfinite(m_bar):
         raise ValueError(f"m_bar must be a finite number (the metric's upper bound), got {m_bar!r}")
     _check_tensor(m_hat, "m_hat")
-    return (m_bar - m_hat).mean()
+    gap = m_bar - m_hat
+    return (gap.abs() if absolute else gap).mean()
 
 
 def total_loss(rate: Tensor, pixel: Tensor, proxy: Tensor, lmbda: float, alpha: float) -> Tensor:

@@ -29,6 +29,8 @@ OBJECTIVE_LABELS = {
     "proxy:ms_ssim": "MS-SSIM_p",
     "proxy:vmaf_neg": "VMAF-NEG_p",
     "pretrained-proxy:vmaf": "VMAF_p (pretrained, frozen)",
+    "direct:vmaf": "VMAF_direct",
+    "direct:vmaf_neg": "VMAF-NEG_direct",
 }
 
 
@@ -66,7 +68,7 @@ class RunSpec:
     def name(self, architecture: str = "bls", N: int | None = None) -> str:
         """The run folder's name, e.g. ``bls8-proxy_vmaf-lmbda0.0067-alpha0.5``."""
         parts = [f"{architecture}{N or ''}", self.objective, f"lmbda{self.lmbda:g}"]
-        if self.objective.startswith(("proxy", "pretrained-proxy")) or self.objective == "ssim+ld":
+        if self.objective.startswith(("proxy", "pretrained-proxy", "direct")) or self.objective == "ssim+ld":
             parts.append(f"alpha{self.alpha:g}")
         if self.finetune:
             parts.append("ft")

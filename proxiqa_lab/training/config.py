@@ -28,7 +28,7 @@ LAB_LAMBDAS = (0.0018, 0.0067, 0.0250, 0.0932, 0.1800)
 
 ARCHITECTURES = ("bls", "bmshj")
 #: Keys that may differ between a stored run and a resumed one.
-RESUMABLE_KEYS = ("steps", "progress", "device", "keep_checkpoints_at", "overlap_metric")
+RESUMABLE_KEYS = ("steps", "progress", "device", "keep_checkpoints_at", "overlap_metric", "diagnose_every")
 
 
 @dataclass
@@ -69,8 +69,22 @@ class TrainConfig:
             on batch t+1; the proxy step for batch t then runs one step late. ``None``: on for CUDA,
             off for CPU (where the metric instead runs during the codec's backward pass of the same
             step, with no lag; see :mod:`proxiqa_lab.training.trainer`).
-        proxy_init: for ``pretrained-proxy:*``, a proxy checkpoint to start from (``None``: pretrain
-            one on synthetic distortions at the start of the run).
+        proxy_init: a proxy checkpoint to start from: for ``pretrained-proxy:*`` the frozen proxy
+            (``None``: pretrain one on synthetic distortions at the start of the run); for
+            ``proxy:*`` the starting weights of the alternating proxy (``None``: random).
+        proxy_abs: eq. (9) as ``|M̄ - M̂|``, the released code's form, instead of ``M̄ - M̂``.
+        proxy_steps: proxy updates (eq. 11) per codec step, on the same batch.
+        proxy_probes: perturbed copies of the reconstructions added to the proxy's batch, labelled
+            by the true metric (``proxiqa_lab.training.proxy_batch.PROBE_KINDS``: ``grad``,
+            ``sharpen``, ``blur``, ``noise``, cycled over the patches).
+        proxy_pristine: probability per step of adding the pristine pair (x, x) to the proxy's
+            batch (the released code: about 0.5).
+        proxy_warmup: proxy-only steps on the starting codec's reconstructions before the
+            alternation begins (a fine-tune otherwise starts against an untrained proxy).
+        diagnose_every: every this many steps (on logged steps), log the cosine between the proxy's
+            gradient and the metric's exact gradient (``grad_cos_proxy``), the same for the MSE
+            gradient (``grad_cos_mse``) and their norm ratio; 0 turns it off. Needs a metric with a
+            differentiable counterpart (``metrics.differentiable.EXACT``).
         deterministic: ask torch for deterministic algorithms on the CPU (exact resume); CUDA runs
             are seeded but not forced to deterministic cuDNN kernels.
         progress: show a tqdm progress bar.
@@ -105,6 +119,12 @@ class TrainConfig:
     data_root: str | None = None
     overlap_metric: bool | None = None
     proxy_init: str | None = None
+    proxy_abs: bool = False
+    proxy_steps: int = 1
+    proxy_probes: list[str] = field(default_factory=list)
+    proxy_pristine: float = 0.0
+    proxy_warmup: int = 0
+    diagnose_every: int = 0
     deterministic: bool = True
     progress: bool = True
 
@@ -131,13 +151,13 @@ class TrainConfig:
 
         import numbers
 
+        integers = ("N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed", "checkpoint_every",
+                    "log_every", "lr_drop_step", "proxy_steps", "proxy_warmup", "diagnose_every")
         for name in ("lmbda", "alpha", "lr", "proxy_lr", "aux_lr", "lr_drop_factor", "m_bar", "metric_scale",
-                     "grad_clip", "N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed",
-                     "checkpoint_every", "log_every", "lr_drop_step"):
+                     "grad_clip", "proxy_pristine", *integers):
             value = getattr(self, name)
             optional = name in ("m_bar", "metric_scale", "grad_clip", "M", "lr_drop_step")
-            kind = numbers.Integral if name in ("N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed",
-                                                "checkpoint_every", "log_every", "lr_drop_step") else numbers.Real
+            kind = numbers.Integral if name in integers else numbers.Real
             if (value is None and optional) or (isinstance(value, kind) and not isinstance(value, bool)):
                 continue
             raise ValueError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'}"
@@ -175,7 +195,29 @@ class TrainConfig:
              f"data must be 'auto', 'training', 'samples' or dataset names, got {self.data!r}")
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
-        parse_objective(self.objective, m_bar=self.m_bar, need_callable=False)
+        need(self.proxy_steps >= 1, f"proxy_steps must be >= 1, got {self.proxy_steps}")
+        need(self.proxy_warmup >= 0, f"proxy_warmup must be >= 0, got {self.proxy_warmup}")
+        need(self.diagnose_every >= 0, f"diagnose_every must be >= 0 (0: off), got {self.diagnose_every}")
+        need(0 <= self.proxy_pristine <= 1, f"proxy_pristine must be a probability in [0, 1], got {self.proxy_pristine}")
+        need(isinstance(self.proxy_abs, bool), f"proxy_abs must be true or false, got {self.proxy_abs!r}")
+        from proxiqa_lab.training.proxy_batch import check_probes
+
+        check_probes(self.proxy_probes)
+        objective = parse_objective(self.objective, m_bar=self.m_bar, need_callable=False)
+        tunes_proxy = {"proxy_steps": self.proxy_steps != 1, "proxy_probes": bool(self.proxy_probes),
+                       "proxy_pristine": self.proxy_pristine > 0, "proxy_warmup": self.proxy_warmup > 0}
+        set_here = [k for k, v in tunes_proxy.items() if v]
+        need(objective.trains_proxy or not set_here,
+             f"{', '.join(set_here)} change(s) the proxy step of eq. (11), which only 'proxy:*' objectives take; "
+             f"objective is {self.objective!r}")
+        need(objective.uses_proxy or not self.proxy_abs,
+             f"proxy_abs changes the proxy loss of eq. (9), which objective {self.objective!r} does not have")
+        if self.diagnose_every:
+            from proxiqa_lab.metrics.differentiable import EXACT
+
+            need(objective.uses_proxy and objective.metric in EXACT,
+                 f"diagnose_every compares the proxy's gradient with the exact gradient of its metric, which "
+                 f"needs a proxy objective on one of {sorted(EXACT)}; objective is {self.objective!r}")
         return self
 
 
@@ -279,9 +321,14 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def config_diff(stored: dict[str, Any], new: dict[str, Any], ignore=RESUMABLE_KEYS) -> list[str]:
-    """Keys whose values differ between two config dicts (ignoring those that may change on resume)."""
+    """Keys whose values differ between two config dicts (ignoring those that may change on resume).
+
+    A key missing from one side counts as the field's default: a run stored before a field
+    existed resumes under a version that has it.
+    """
+    defaults = TrainConfig().to_dict()
     keys = sorted((set(stored) | set(new)) - set(ignore))
-    return [k for k in keys if _norm(stored.get(k)) != _norm(new.get(k))]
+    return [k for k in keys if _norm(stored.get(k, defaults.get(k))) != _norm(new.get(k, defaults.get(k)))]
 
 
 def _norm(value: Any) -> Any:

@@ -8,7 +8,19 @@ r"""Training objectives by name: what the codec minimises, and whether a proxy i
 ``proxy:<metric>``         :math:`\lambda[\alpha s (\bar M - \hat M) + (1-\alpha) 255^2 \mathrm{MSE}] + R`,
                            eq. (10), alternating with the proxy step of eq. (11) (the paper's method)
 ``pretrained-proxy:<m>``   as ``proxy:<m>`` but the proxy is pretrained once and frozen (Sec. III-C)
+``direct:<m>``             :math:`\lambda[\alpha (\bar M - \min(M, \bar M)) + (1-\alpha) 255^2 \mathrm{MSE}] + R`
+                           through the exact gradient of ``M`` (vmaf-torch for ``vmaf``/``vmaf_neg``),
+                           no proxy: what optimising the metric itself gives, the proxy's reference
 =========================  =====================================================================
+
+``direct:*`` clips the differentiable score at the top (:math:`\min(M, \bar M)`), as libvmaf
+clips the score it reports (not at the bottom, so that an untrained codec, which scores below 0
+unclipped, still gets a gradient). Unclipped, VMAF rewards enhancement past 100 (a contrast-stretched
+patch scores 117-119 where libvmaf says 100), so ``100 - VMAF`` would keep paying the codec to
+enhance beyond what the reported metric can see. Clipping optimises exactly the reported
+score: above the top the metric term has no gradient and the pixel term pulls the patch back
+to fidelity. The released code's ``|100 - M̂|`` would instead push such patches down the scale,
+a penalty the reported metric does not have either; it is ``proxy_abs`` for ``proxy:*`` runs.
 
 Scales: ``lmbda`` is CompressAI's λ (the MSE of eq. (7) is taken on the 0..255 scale, i.e.
 ``proxiqa_lab.losses`` is called with ``lmbda * MSE_SCALE_255``). The metric term is brought to
@@ -32,6 +44,9 @@ from proxiqa_lab import losses
 PLAIN_OBJECTIVES = ("mse", "ssim", "ssim+ld", "ms-ssim")
 #: Objectives followed by ``:<metric>``.
 PROXY_KINDS = ("proxy", "pretrained-proxy")
+#: The exact-gradient objective, for the metrics with a differentiable counterpart on the same luma.
+DIRECT_KIND = "direct"
+DIRECT_METRICS = ("vmaf", "vmaf_neg")
 #: Name used for a user-supplied metric callable (``objective="proxy:custom"``, ``metric=fn``).
 CUSTOM_METRIC = "custom"
 #: Scale of a metric bounded by 1, from the released code's SSIM loss (batch 8 x 255).
@@ -48,7 +63,8 @@ def default_metric_scale(m_bar: float) -> float:
 def allowed_objectives() -> list[str]:
     from proxiqa_lab.metrics import METRICS
 
-    return [*PLAIN_OBJECTIVES, *(f"{k}:{m}" for k in PROXY_KINDS for m in METRICS)]
+    return [*PLAIN_OBJECTIVES, *(f"{k}:{m}" for k in PROXY_KINDS for m in METRICS),
+            *(f"{DIRECT_KIND}:{m}" for m in DIRECT_METRICS)]
 
 
 @dataclass(frozen=True)
@@ -57,9 +73,9 @@ class Objective:
 
     Attributes:
         name: the string as given (``"proxy:vmaf"``).
-        kind: ``mse``, ``ssim``, ``ssim+ld``, ``ms-ssim``, ``proxy`` or ``pretrained-proxy``.
-        metric: the true metric M for proxy kinds (a ``METRICS`` name or ``"custom"``), else ``None``.
-        m_bar: M̄ of eq. (9) for proxy kinds.
+        kind: ``mse``, ``ssim``, ``ssim+ld``, ``ms-ssim``, ``proxy``, ``pretrained-proxy`` or ``direct``.
+        metric: the true metric M for proxy and direct kinds (a ``METRICS`` name or ``"custom"``), else ``None``.
+        m_bar: M̄ of eq. (9) for proxy and direct kinds.
         metric_fn: a callable ``M(x, x_hat) -> (N,) scores`` for ``metric="custom"``.
     """
 
@@ -72,6 +88,11 @@ class Objective:
     @property
     def uses_proxy(self) -> bool:
         return self.kind in PROXY_KINDS
+
+    @property
+    def scores_metric(self) -> bool:
+        """Whether the run logs the true metric of its reconstructions (proxy and direct kinds)."""
+        return self.uses_proxy or self.kind == DIRECT_KIND
 
     @property
     def trains_proxy(self) -> bool:
@@ -120,6 +141,14 @@ def parse_objective(
     if text in PLAIN_OBJECTIVES:
         return Objective(text, text)
     kind, _, metric = text.partition(":")
+    if kind == DIRECT_KIND and metric in DIRECT_METRICS:
+        from proxiqa_lab.metrics import METRICS
+
+        return Objective(text, kind, metric, float(METRICS[metric].m_bar if m_bar is None else m_bar))
+    if kind == DIRECT_KIND:
+        raise ValueError(f"objective {objective!r}: direct optimisation needs a metric with an exact gradient, "
+                         f"one of {[f'{DIRECT_KIND}:{m}' for m in DIRECT_METRICS]}; for other metrics use "
+                         f"'proxy:{metric or '<metric>'}'")
     if kind not in PROXY_KINDS or not metric:
         raise ValueError(f"unknown objective {objective!r}; allowed: {allowed_objectives()} "
                          f"(or 'proxy:custom' with a metric callable)")
@@ -175,6 +204,7 @@ def codec_loss(
     alpha: float,
     metric_scale: float | None = None,
     proxy: torch.nn.Module | None = None,
+    proxy_abs: bool = False,
 ) -> dict[str, Tensor]:
     """The codec's loss for one batch and its terms (eq. 8, 10, 13 or 14 plus rate).
 
@@ -187,10 +217,12 @@ def codec_loss(
         metric_scale: ``s`` of the metric term; ``None`` uses :func:`default_metric_scale`.
         proxy: the (frozen) ProxIQA network, for proxy objectives. It sees x̂ clamped to [0, 1],
             as in the released code, so it is fed the same range it is trained on.
+        proxy_abs: eq. (9) as ``|M̄ - M̂|`` (the released code) instead of ``M̄ - M̂``.
 
     Returns:
         ``{"loss", "bpp", "mse"}`` plus ``"proxy"`` (eq. 9) and ``"m_hat"`` (the proxy's scores) for proxy
-        objectives, or ``"ssim"``/``"ms_ssim"`` (batch mean, detached) for the SSIM objectives.
+        objectives, ``"proxy"`` (the metric term) and ``"m_exact"`` (the differentiable scores, unclipped)
+        for ``direct:*``, or ``"ssim"``/``"ms_ssim"`` (batch mean, detached) for the SSIM objectives.
     """
     x_hat = out["x_hat"]
     n, _, h, w = x.shape
@@ -217,11 +249,19 @@ def codec_loss(
         terms["ms_ssim"] = value.detach()
         terms["loss"] = losses.rd_loss(bpp, scale * (1 - value), lmbda)
         return terms
+    scale = default_metric_scale(objective.m_bar) if metric_scale is None else metric_scale
+    if kind == DIRECT_KIND:
+        from proxiqa_lab.metrics import differentiable
+
+        m_exact = differentiable.exact(objective.metric)(x, x_hat)
+        l_m = losses.proxy_loss(m_exact.clamp(max=objective.m_bar), objective.m_bar)
+        terms.update(proxy=l_m, m_exact=m_exact.detach())
+        terms["loss"] = losses.total_loss(bpp, mse, scale * l_m / losses.MSE_SCALE_255, lmbda_01, alpha)
+        return terms
     if proxy is None:
         raise ValueError(f"objective {objective.name!r} needs the ProxIQA network")
-    scale = default_metric_scale(objective.m_bar) if metric_scale is None else metric_scale
     m_hat = proxy(x, x_hat.clamp(0, 1))
-    l_p = losses.proxy_loss(m_hat, objective.m_bar)
+    l_p = losses.proxy_loss(m_hat, objective.m_bar, absolute=proxy_abs)
     terms.update(proxy=l_p, m_hat=m_hat)
     terms["loss"] = losses.total_loss(bpp, mse, scale * l_p / losses.MSE_SCALE_255, lmbda_01, alpha)
     return terms

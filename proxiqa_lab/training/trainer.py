@@ -59,10 +59,13 @@ from proxiqa_lab.training.objectives import MetricFn, Objective, codec_loss, def
 __all__ = ["LOG_COLUMNS", "Run", "Trainer", "load_run", "train"]
 
 #: Columns of ``log.csv``. ``metric_*`` are batch means and standard deviations (Fig. 7 bands);
-#: ``mse`` is on the [0, 1] scale; ``psnr`` is the batch's RGB PSNR with x̂ clamped to [0, 1].
+#: ``mse`` is on the [0, 1] scale; ``psnr`` is the batch's RGB PSNR with x̂ clamped to [0, 1];
+#: ``grad_*`` are the proxy-gradient diagnostics (``proxy_batch.gradient_diagnostics``), on the
+#: rows of ``diagnose_every``.
 LOG_COLUMNS = (
     "step", "loss", "bpp", "mse", "psnr", "proxy_loss", "metric_loss",
     "metric_true", "metric_true_std", "metric_proxy", "metric_proxy_std", "aux_loss", "lr", "seconds",
+    "grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy",
 )
 
 
@@ -180,7 +183,7 @@ class Trainer:
         self.device = ddp.local_device(device, self.dist)
         self.overlap = (self.device.type == "cuda") if config.overlap_metric is None else bool(config.overlap_metric)
         self.metric_scale = config.metric_scale
-        if self.objective.uses_proxy and self.metric_scale is None:
+        if self.objective.scores_metric and self.metric_scale is None:
             self.metric_scale = default_metric_scale(self.objective.m_bar)
         self.log_path = self.out / "log.csv"
         self.ckpt_dir = self.out / "checkpoints"
@@ -191,6 +194,14 @@ class Trainer:
         #: Fuse the proxy's two uses in one forward pass and run the metric during the codec's backward
         #: (single process, no overlap); off only to measure the unfused sequence.
         self.fuse = True
+        #: The proxy trains on more than the codec's own pairs, or more than once per step, so its
+        #: step runs its own forward pass (the fused reuse of the codec step's M̂ does not apply).
+        self.proxy_recipe = bool(config.proxy_probes or config.proxy_pristine > 0 or config.proxy_steps > 1)
+        self.exact_metric = None
+        if config.diagnose_every:
+            from proxiqa_lab.metrics.differentiable import exact
+
+            self.exact_metric = exact(self.objective.metric)
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ setup
@@ -216,6 +227,9 @@ class Trainer:
         if self.objective.uses_proxy:
             if self.objective.kind == "pretrained-proxy":
                 self.proxy = self._pretrained_proxy()
+            elif cfg.proxy_init:
+                self.proxy = self._load_proxy(Path(cfg.proxy_init))
+                self.notes.append(f"alternating proxy started from {cfg.proxy_init}")
             else:
                 self.proxy = ProxIQANet(patch_size=cfg.patch_size)
             self.proxy.to(self.device).train()
@@ -264,12 +278,8 @@ class Trainer:
         cfg = self.config
         path = Path(cfg.proxy_init) if cfg.proxy_init else self.out / "pretrained_proxy.pt"
         if path.is_file():
-            net, info = pretrain.load_pretrained_proxy(path, device="cpu")
-            if info.get("metric") not in (None, self.objective.metric):
-                raise ValueError(f"proxy_init {str(path)!r} was pretrained on {info.get('metric')!r}, "
-                                 f"not {self.objective.metric!r}")
             self.notes.append(f"proxy pretrained on synthetic distortions, loaded from {path}, frozen")
-            return net
+            return self._load_proxy(path)
         if cfg.proxy_init:
             raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
         if self.objective.metric_fn is not None:
@@ -281,6 +291,23 @@ class Trainer:
         if self.dist.is_main:
             pretrain.save_pretrained_proxy(path, net, report, getattr(database, "info", None))
         self.notes.append(f"proxy pretrained on synthetic distortions at the start of the run ({path}), frozen")
+        return net
+
+    def _load_proxy(self, path: Path):
+        """A proxy checkpoint (``pretrain`` or a run's ``proxy.pt``) of this run's metric and patch size."""
+        from proxiqa_lab.models import ProxIQANet, load_checkpoint
+
+        if not path.is_file():
+            raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
+        net, info = load_checkpoint(path, device="cpu")
+        if not isinstance(net, ProxIQANet):
+            raise CheckpointError(f"proxy_init {str(path)!r} holds a {type(net).__name__}, not a ProxIQA network")
+        if info.get("metric") not in (None, self.objective.metric):
+            raise ValueError(f"proxy_init {str(path)!r} was trained on {info.get('metric')!r}, "
+                             f"not {self.objective.metric!r}")
+        if net.patch_size != self.config.patch_size:
+            raise ValueError(f"proxy_init {str(path)!r} scores {net.patch_size}² patches, but this run trains on "
+                             f"{self.config.patch_size}² patches")
         return net
 
     # ------------------------------------------------------------------ checkpoints
@@ -365,24 +392,31 @@ class Trainer:
         codec's parameters) for :meth:`fused_proxy_step`. The proxy has the same weights in both
         uses, so this computes exactly steps (i)-(iii) of Fig. 3 with one proxy forward pass fewer.
 
+        With a proxy recipe (probes, the pristine pair, several proxy steps), ``fused`` still starts
+        the true metric, of the proxy's whole batch (:meth:`proxy_pairs`), before the backward pass,
+        but the proxy's graph is not kept: its step runs its own forward pass.
+
         Returns:
-            ``(values, x̂, M̂, future)``: logged values, the detached reconstruction, the proxy's scores
-            (with their graph when ``fused``) and the pending true-metric computation (``fused`` only).
+            ``(values, x̂, M̂, future, pairs)``: logged values, the detached reconstruction, the proxy's
+            scores (with their graph when ``fused`` without a recipe), the pending true-metric
+            computation (``fused`` only) and the proxy's pairs it scores (``fused`` only).
         """
         cfg = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
+        keep_graph = fused and not self.proxy_recipe
         if self.proxy is not None:
-            self.proxy.requires_grad_(fused)
+            self.proxy.requires_grad_(keep_graph)
         self.optimizer.zero_grad(set_to_none=True)
         self.aux_optimizer.zero_grad(set_to_none=True)
         out = self.codec_ddp(x)
         x_hat = out["x_hat"].detach()
-        future = None
+        future = pairs = None
         if fused:
-            future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.clamp(0, 1).cpu())
+            pairs = self.proxy_pairs(x, x_hat.clamp(0, 1))
+            future = self._executor.submit(self._metric, pairs[0].detach().cpu(), pairs[1].cpu())
         terms = codec_loss(self.objective, x, out, lmbda=cfg.lmbda, alpha=cfg.alpha,
-                           metric_scale=self.metric_scale, proxy=self.proxy)
+                           metric_scale=self.metric_scale, proxy=self.proxy, proxy_abs=cfg.proxy_abs)
         aux_loss = self.codec.aux_loss()
         with torch.no_grad():
             mse_clamped = (x - x_hat.clamp(0, 1)).pow(2).mean()
@@ -398,7 +432,7 @@ class Trainer:
                 future.cancel()
             raise
         main_params = self.optimizer.param_groups[0]["params"]
-        if fused:
+        if keep_graph:
             terms["loss"].backward(inputs=main_params, retain_graph=True)
         else:
             terms["loss"].backward()
@@ -407,11 +441,20 @@ class Trainer:
         self.optimizer.step()
         aux_loss.backward()
         self.aux_optimizer.step()
-        if self.proxy is not None and not fused:
+        if self.proxy is not None and not keep_graph:
             self.proxy.requires_grad_(self.objective.trains_proxy)
         row["psnr"] = 10 * math.log10(1 / max(mse_c, 1e-10))
         row["lr"] = learning_rate(cfg, step)
-        return row, x_hat, terms.get("m_hat"), future
+        m_hat = terms.get("m_hat")
+        return row, x_hat, m_hat if keep_graph or m_hat is None else m_hat.detach(), future, pairs
+
+    def proxy_pairs(self, x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pairs of the proxy step (eq. 11): ``(x, x̂)``, plus the recipe's probes and pristine pair."""
+        if not self.proxy_recipe:
+            return x, x_hat
+        from proxiqa_lab.training.proxy_batch import proxy_batch
+
+        return proxy_batch(x, x_hat, self.config.proxy_probes, self.config.proxy_pristine, self.proxy)
 
     def fused_proxy_step(self, m_hat: torch.Tensor, m: torch.Tensor) -> float:
         """Eq. (11) on the proxy scores kept by a fused codec step (same weights, same x̂)."""
@@ -448,11 +491,12 @@ class Trainer:
         return self.objective.true_metric(x, x_hat)
 
     def _finish(self, step: int, x, x_hat, m, row: dict, m_hat: torch.Tensor | None = None) -> None:
-        """Use the true scores ``m`` of batch ``step``: proxy step (eq. 11) and its log row.
+        """Use the true scores ``m`` of the proxy's pairs of batch ``step``: proxy step(s) (eq. 11) and
+        the log row, whose ``metric_true`` is over the codec's own reconstructions (the first ``_n`` pairs).
 
         ``m_hat`` (with its graph) comes from a fused codec step; else the proxy step runs its own forward.
         """
-        m_vals = m.tolist()
+        m_vals = m.tolist()[: row.get("_n", len(m))]
         row["metric_true"] = float(np.mean(m_vals))
         row["metric_true_std"] = float(np.std(m_vals))
         self._check_finite(step, {"metric_true": row["metric_true"]})
@@ -460,7 +504,8 @@ class Trainer:
             if m_hat is not None:
                 row["metric_loss"] = self.fused_proxy_step(m_hat, m)
             else:
-                row["metric_loss"] = self.proxy_step(x, x_hat, m)
+                for _ in range(self.config.proxy_steps):
+                    row["metric_loss"] = self.proxy_step(x, x_hat, m)
             self._check_finite(step, {"metric_loss": row["metric_loss"]})
         self._write(row)
 
@@ -485,15 +530,19 @@ class Trainer:
         start = time.perf_counter()
         x = next(self.loader).to(self.device, non_blocking=True)
         fused = self.fuse and self.objective.trains_proxy and not self.overlap and not self.dist.enabled
-        values, x_hat, m_hat, future = self.codec_step(x, step, fused=fused)
-        row: dict[str, Any] = {"step": step, **values}
+        values, x_hat, m_hat, future, pairs = self.codec_step(x, step, fused=fused)
+        row: dict[str, Any] = {"step": step, **values, "_n": x.shape[0]}
         row["proxy_loss"] = row.pop("proxy", float("nan"))
         if m_hat is not None:
             scores = m_hat.detach()
             row["metric_proxy"] = float(scores.mean())
             row["metric_proxy_std"] = float(scores.std(correction=0)) if scores.numel() > 1 else 0.0
         logged = step % self.config.log_every == 0 or step == self.config.steps
-        needs_metric = self.objective.trains_proxy or (self.objective.uses_proxy and logged)
+        if logged and self.exact_metric is not None and step % self.config.diagnose_every == 0:
+            from proxiqa_lab.training.proxy_batch import gradient_diagnostics
+
+            row.update(gradient_diagnostics(x, x_hat.clamp(0, 1), self.proxy, self.exact_metric))
+        needs_metric = self.objective.trains_proxy or (self.objective.scores_metric and logged)
         if not needs_metric:
             row["seconds"] = time.perf_counter() - start
             if logged:
@@ -504,8 +553,11 @@ class Trainer:
         if fused:
             m = future.result()
             row["seconds"] = time.perf_counter() - start
-            self._finish(step, x, x_hat, m, row, m_hat=m_hat)
-        elif self.overlap:
+            self._finish(step, *pairs, m, row, m_hat=None if self.proxy_recipe else m_hat)
+            return row
+        if self.objective.trains_proxy:
+            x, x_hat = self.proxy_pairs(x, x_hat)
+        if self.overlap:
             future = self._executor.submit(self._metric, x.detach().cpu(), x_hat.cpu())
             self._finish_pending()
             row["seconds"] = time.perf_counter() - start
@@ -515,6 +567,19 @@ class Trainer:
             row["seconds"] = time.perf_counter() - start
             self._finish(step, x, x_hat, m, row)
         return row
+
+    def warm_up_proxy(self, steps: int) -> float:
+        """``steps`` proxy-only updates (eq. 11) on the starting codec's reconstructions; the last metric loss."""
+        loss = math.nan
+        for _ in range(steps):
+            x = next(self.loader).to(self.device, non_blocking=True)
+            with torch.no_grad():
+                x_hat = self.codec_ddp(x)["x_hat"].clamp(0, 1)
+            x, x_hat = self.proxy_pairs(x, x_hat)
+            m = self._metric(x, x_hat)
+            for _ in range(self.config.proxy_steps):
+                loss = self.proxy_step(x, x_hat, m)
+        return loss
 
     # ------------------------------------------------------------------ log
     def _open_log(self, upto: int) -> None:
@@ -572,6 +637,12 @@ class Trainer:
 
                 self._pbar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.objective.name} λ={cfg.lmbda:g}",
                                   unit="step", dynamic_ncols=True)
+            if self.step == 0 and cfg.proxy_warmup and self.objective.trains_proxy:
+                t0 = time.perf_counter()
+                loss = self.warm_up_proxy(cfg.proxy_warmup)
+                self.elapsed += time.perf_counter() - t0
+                self.notes.append(f"proxy warmed up for {cfg.proxy_warmup} steps on the starting codec's "
+                                  f"reconstructions (last metric loss {loss:.4g})")
             keep = set(cfg.keep_checkpoints_at)
             while self.step < cfg.steps:
                 step = self.step + 1
