@@ -11,8 +11,13 @@ compressed with CompressAI's rANS entropy coder, and stored as::
 The header lets the decoder refuse, with a clear :class:`~proxiqa_lab.errors.BitstreamError`,
 a stream that is truncated, corrupt, or was written by another model (another architecture,
 config, or checkpoint: the weights CRC covers the parameters and the entropy tables). All
-lengths are checked before the entropy decoder runs. Rates in bpp count every byte of the
-stream, header included (about 30 bytes).
+lengths, and the declared image size (at most :data:`MAX_SIDE` a side and :data:`MAX_PIXELS`),
+are checked before the entropy decoder runs. A stream can still be edited consistently, CRC
+included, so the entropy decoder also never trusts its input: CompressAI's rANS decoder reads
+without bounds checks, so each string is decoded from a zero-padded copy (room for the most a
+decoder can read from that many symbols), and the decoded latent must re-encode to exactly
+the string it came from; a payload too short for its latent fails that check instead of
+decoding garbage. Rates in bpp count every byte of the stream, header included (about 30 bytes).
 
 The entropy coder needs bit-identical entropy parameters on both sides. For the hyperprior
 (BMSHJ) they are computed by a network (``h_s``), so decode on the same kind of device
@@ -55,6 +60,9 @@ FORMAT_VERSION = 1
 #: Stable one-byte ids of the codec architectures a stream can name.
 ARCHITECTURE_IDS = {"bls": 1, "bmshj": 2}
 _FIXED = struct.Struct(">4sBBII")  # magic, version, architecture id, config CRC, weights CRC
+#: The largest image a stream may declare: 16384 px a side, 64 megapixels.
+MAX_SIDE = 16384
+MAX_PIXELS = 1 << 26
 _CRC = struct.Struct(">I")
 
 
@@ -208,6 +216,9 @@ def _prepare(model: nn.Module) -> _Identity:
     model.update()  # builds the CDF tables once; a no-op when they exist
     weights_crc = 0
     for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"the model's {key!r} holds NaN or Inf values; it cannot code images "
+                                  f"(training diverged, or the weights were altered)")
         weights_crc = zlib.crc32(key.encode(), weights_crc)
         weights_crc = zlib.crc32(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes(), weights_crc)
     config = ",".join(f"{k}={v!r}" for k, v in sorted(model.config.items()))
@@ -230,6 +241,9 @@ def _encode(model: nn.Module, img: np.ndarray, identity: _Identity) -> bytes:
             f"{img.shape}; use proxiqa_lab.data.load_image to read files"
         )
     h, w = img.shape[:2]
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ImageError(f"the image is {w}x{h}; this kit codes images of at most {MAX_SIDE} px a side and "
+                         f"{MAX_PIXELS // 2**20} megapixels (cut it into tiles)")
     factor = model.downsampling_factor
     x = to_tensor(img).to(_device(model))
     x = F.pad(x, (0, -w % factor, 0, -h % factor), mode="replicate")
@@ -248,8 +262,39 @@ def _encode(model: nn.Module, img: np.ndarray, identity: _Identity) -> bytes:
 def _decode(model: nn.Module, data: bytes, identity: _Identity) -> np.ndarray:
     h, w, shape, strings = _parse(data, identity, model)
     with torch.no_grad():
-        x_hat = model.decompress([[s] for s in strings], shape)["x_hat"]
+        x_hat = _synthesis(model, strings, shape)
     return to_uint8(x_hat[..., :h, :w])[0]
+
+
+def _decode_string(string: bytes, symbols: int, decode, encode, what: str):
+    """``decode`` one entropy-coded string safely, and check that the result re-encodes to it.
+
+    The decoder gets a copy padded with zeros: 4 bytes per symbol (renormalisation) plus 16 per
+    payload byte (the bypass mode's escape codes), more than any stream of ``symbols`` can read.
+    """
+    padded = string + bytes(4 * symbols + 16 * len(string) + 64)
+    latent = decode(padded)
+    if encode(latent) != string:
+        raise BitstreamError(f"corrupt bitstream: the {what} payload ({len(string)} bytes) does not decode to a "
+                             f"latent that codes back to it (it was cut short or edited)")
+    return latent
+
+
+def _synthesis(model: nn.Module, strings: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+    """x̂ from the strings: CompressAI's ``decompress`` of BLS / BMSHJ, each string through :func:`_decode_string`."""
+    eb = model.entropy_bottleneck
+    lh, lw = shape
+    if architecture_of(model) == "bls":
+        y_hat = _decode_string(strings[0], model.N * lh * lw, lambda s: eb.decompress([s], shape),
+                               lambda v: eb.compress(v)[0], "latent")
+    else:
+        gc = model.gaussian_conditional
+        z_hat = _decode_string(strings[1], model.N * lh * lw, lambda s: eb.decompress([s], shape),
+                               lambda v: eb.compress(v)[0], "hyper-latent")
+        indexes = gc.build_indexes(model.h_s(z_hat))
+        y_hat = _decode_string(strings[0], indexes.numel(), lambda s: gc.decompress([s], indexes, z_hat.dtype),
+                               lambda v: gc.compress(v, indexes)[0], "latent")
+    return model.g_s(y_hat).clamp_(0, 1)
 
 
 def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int, tuple[int, int], list[bytes]]:
@@ -257,6 +302,9 @@ def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BitstreamError(f"a bitstream must be bytes, got {type(data).__name__}")
     data = bytes(data)
+    if data.startswith(MAGIC) and len(data) < _FIXED.size + _CRC.size:
+        raise BitstreamError(f"truncated bitstream: {len(data)} bytes, fewer than the {_FIXED.size + _CRC.size} "
+                             f"of an empty stream's header and checksum")
     if len(data) < _FIXED.size + _CRC.size or not data.startswith(MAGIC):
         raise BitstreamError(
             f"not a ProxIQA Lab learned-codec bitstream ({len(data)} bytes starting with {data[:4]!r}; "
@@ -303,6 +351,9 @@ def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int
             "this stream was written by a model with other weights or entropy tables (another checkpoint?): "
             "decode with the checkpoint that encoded it"
         )
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise BitstreamError(f"bitstream declares a {w}x{h} image, beyond the {MAX_SIDE} px a side and "
+                             f"{MAX_PIXELS // 2**20} megapixels this kit decodes: corrupt or edited")
     factor = model.downsampling_factor
     if h < 1 or w < 1 or (lh, lw) != (-(-h // factor), -(-w // factor)) or count != _num_strings(model):
         raise BitstreamError(
@@ -349,7 +400,9 @@ def _as_model(checkpoint) -> nn.Module:
 
 
 def _check_output(out: Path, inputs: list, force: bool) -> None:
-    """Refuse to clobber an input, or an existing output without ``force``."""
+    """Refuse to clobber an input, or an existing output without ``force``; an output folder is never replaced."""
+    if out.is_dir():
+        raise ValueError(f"the output {out} is a folder; give the path of a file to write")
     for inp in inputs:
         if isinstance(inp, nn.Module):
             continue

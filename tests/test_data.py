@@ -150,13 +150,19 @@ def test_fetch_kodak_from_mirror(kodak_root):
     assert oct((paths[0]).stat().st_mode & 0o777) != "0o600"
 
 
-def test_refetch_skips_verified_files(kodak_root, monkeypatch):
+def test_refetch_rehashes_but_never_fetches_good_files(kodak_root, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a verified file was hashed or fetched again")
 
-    monkeypatch.setattr(datasets_module, "_hash_file", fail)
+    hashed = []
+    real_hash = datasets_module._hash_file
     monkeypatch.setattr(datasets_module, "_fetch_one", fail)
+    monkeypatch.setattr(datasets_module, "_hash_file", lambda p: hashed.append(p) or real_hash(p))
     assert len(fetch("kodak", kodak_root, mirror=MIRROR)) == 24
+    assert len(hashed) >= 24  # what fetch reports as verified, it has read
+    monkeypatch.setattr(datasets_module, "_hash_file", fail)
+    assert len(fetch("kodak", kodak_root, mirror=MIRROR, rehash=False)) == 24  # the fast path
+    assert status("kodak", kodak_root).complete
 
 
 def test_cli_list(kodak_root, capsys):

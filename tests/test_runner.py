@@ -107,3 +107,31 @@ def test_hygiene_requires_one_parameters_cell_and_python3_kernel(tmp_path):
     nbformat.write(nb, path)
     problems = check_notebook(path)
     assert any("0 cells are tagged" in p for p in problems) and any("julia" in p for p in problems)
+
+
+@pytest.mark.notebooks
+def test_kernel_death_names_the_running_cell(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "00_dies.ipynb", ["x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "y = 2"])
+    assert main(["run-notebooks", "--notebooks", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "cell 3" in err and "DeadKernelError" in err and "before any cell ran" not in err
+
+
+def test_parameter_of_the_wrong_type_is_named(tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('PROFILE: str = "smoke"  # profile\nSEED: int = 0  # seeds training')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nbformat.write(nb, folder / "00_typed.ipynb")
+    assert main(["run-notebooks", "--notebooks", str(folder), "-p", "SEED", "notanumber"]) == 1
+    err = capsys.readouterr().err
+    assert "SEED" in err and "int" in err and "seeds training" in err
+    assert main(["run-notebooks", "--notebooks", str(folder), "-p", "SEDE", "1"]) == 1
+    assert "no notebook has a parameter 'SEDE'" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()  # refused before any notebook ran

@@ -18,8 +18,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("base", help="anchor RD file (JSON)")
     p.add_argument("test", help="test RD file (JSON)")
     p.add_argument("--metric", default="vmaf", help="quality key in results (default: vmaf)")
-    p.add_argument("--method", default="cubic", choices=("cubic", "pchip", "akima"),
-                   help="curve fit: cubic (VCEG-M33, default), pchip (JVET CTC) or akima")
+    p.add_argument("--method", default="pchip", choices=("cubic", "pchip", "akima"),  # bdrate.DEFAULT_METHOD
+                   help="curve fit: pchip (JVET CTC, default), cubic (VCEG-M33, the paper's) or akima")
     p.add_argument("--json", action="store_true", help="print one JSON object only")
     p.set_defaults(func=run)
 
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}))
     else:
+        rate = "n/a" if math.isnan(result["bd_rate"]) else f"{result['bd_rate']:+.2f}%"
+        delta = "n/a" if math.isnan(result["bd_metric"]) else f"{result['bd_metric']:+.4f}"
         print(f"{result['test']} vs {result['base']} ({args.metric}, {args.method}): "
-              f"BD-rate {result['bd_rate']:+.2f}%  BD-{args.metric} {result['bd_metric']:+.4f}")
+              f"BD-rate {rate}  BD-{args.metric} {delta}")
     return 0

@@ -1,6 +1,6 @@
 """``proxiqa-lab data``: list and fetch the registered datasets.
 
-    proxiqa-lab data list [--root DIR]
+    proxiqa-lab data list [--root DIR] [--verify]
     proxiqa-lab data fetch NAME [NAME ...] [--mirror DIR] [--root DIR]
     proxiqa-lab data fetch all --mirror ../shared/data
 """
@@ -22,13 +22,16 @@ def add_parser(subparsers) -> None:
 
     listing = actions.add_parser("list", help="show each dataset, its file count and whether it is verified")
     listing.add_argument("--root", metavar="DIR", help="data root (default: $PROXIQA_LAB_DATA or ./data)")
+    listing.add_argument("--verify", action="store_true",
+                         help="hash every file again (default: trust files whose size and mtime match the last "
+                              "verification, which misses bytes edited in place with the mtime restored)")
     listing.set_defaults(func=_list)
 
     fetch = actions.add_parser(
         "fetch",
         help="copy from a mirror or download datasets, verifying sha256",
-        description="Fetch datasets into the data root. Files already present and verified are "
-        "kept; missing, partial or corrupt ones are fetched again.",
+        description="Fetch datasets into the data root. Files already present are hashed again and kept "
+        "when they match their sha256; missing, partial or corrupt ones are fetched again.",
     )
     fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset names, or 'all'")
     fetch.add_argument(
@@ -48,7 +51,7 @@ def _list(args: argparse.Namespace) -> int:
     print(f"data root: {root.resolve()}")
     print(f"{'dataset':<12} {'files':>5} {'MB':>7}  {'status':<24} source")
     for name, ds in DATASETS.items():
-        st = status(name, root)
+        st = status(name, root, rehash=args.verify)
         if st.complete:
             state = "verified"
         elif st.present == 0:

@@ -34,7 +34,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--points", nargs="+", type=float, default=None, metavar="BPP",
                    help="target rates in bpp for classical codecs (default: 8 log-spaced in 0.05-2)")
     p.add_argument("--baseline", default=None, help="codec name BD-rates are measured against (default: the first)")
-    p.add_argument("--method", default="cubic", choices=("cubic", "pchip", "akima"), help="BD curve fit")
+    p.add_argument("--method", default="pchip", choices=("cubic", "pchip", "akima"),  # bdrate.DEFAULT_METHOD
+                   help="BD curve fit: pchip (default), cubic (VCEG-M33, the paper's) or akima")
     p.add_argument("--out", required=True, help="results folder (created; files of the same names are replaced)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="reuse and keep classical codecs' RD points in DIR (e.g. runs/rd_cache); "

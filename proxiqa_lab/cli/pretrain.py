@@ -68,6 +68,8 @@ def handler(args: argparse.Namespace) -> int:
     )
 
     out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the path of the proxy checkpoint to write (e.g. {out / 'proxy.pt'})")
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists; pass --force to overwrite it or choose another --out")
     if args.threads is not None:

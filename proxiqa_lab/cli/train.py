@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 #: Options with their own flag; every other TrainConfig field goes through ``--set key=value``.
 FLAGS = ("objective", "lmbda", "alpha", "steps", "init_checkpoint", "architecture", "N", "lr", "batch_size",
@@ -46,16 +47,38 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=handler)
 
 
+def resume_point(out) -> str:
+    """Where rerunning the same command continues, from the run folder's last checkpoint."""
+    from pathlib import Path
+
+    from proxiqa_lab.errors import CheckpointError
+    from proxiqa_lab.training.checkpointing import load_state
+
+    last = Path(out) / "checkpoints" / "last.pt"
+    try:
+        step = int(load_state(last)["step"]) if last.is_file() else 0
+    except CheckpointError:
+        step = 0
+    if step:
+        return f"rerun the same command to resume {out} from step {step} (checkpoints/last.pt)"
+    return f"no checkpoint was written yet; rerunning the same command starts {out} from step 0"
+
+
 def handler(args: argparse.Namespace) -> int:
     from proxiqa_lab.training import make_config, train
     from proxiqa_lab.training.config import parse_set
+    from proxiqa_lab.training.trainer import default_out
 
     overrides = parse_set(args.sets)
     overrides.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
     if not args.progress:
         overrides["progress"] = False
     config = make_config(args.profile, **overrides)  # every value is checked before any work
-    run = train(config, out=args.out, resume=not args.new)
+    try:
+        run = train(config, out=args.out, resume=not args.new)
+    except KeyboardInterrupt:
+        print(f"proxiqa-lab train: interrupted; {resume_point(args.out or default_out(config))}", file=sys.stderr)
+        return 130
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     if run.model_path is not None:

@@ -5,7 +5,16 @@ A dataset lives in ``<data root>/<name>/`` with the same relative paths as the r
 downloads it from its public URL, always to a temporary file that is checked against the
 registered sha256 before an atomic rename: a partial or corrupt file is never used, and
 one found on disk is replaced. Verified files are recorded with their size and mtime in
-``<data root>/<name>/.verified.json``, so a rerun skips hashing files that did not change.
+``<data root>/<name>/.verified.json``.
+
+What each check guarantees:
+
+* :func:`fetch` (``proxiqa-lab data fetch``) hashes every file it keeps or fetches: a file it
+  reports as verified has its registered sha256 now, whatever its size and mtime say.
+* :func:`status` (``proxiqa-lab data list``) and :func:`dataset_files` take the fast path: a file
+  whose size and mtime match the manifest counts as verified without being read again. That
+  catches files that were replaced, truncated or rewritten, but not bytes changed in place with
+  the mtime restored. ``status(..., rehash=True)`` (``data list --verify``) reads every file.
 """
 
 from __future__ import annotations
@@ -98,13 +107,13 @@ def _stat_key(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _is_verified(path: Path, rel: str, sha256: str, manifest: dict[str, list]) -> bool:
-    """True when ``path`` has digest ``sha256``; hashes only if size/mtime changed."""
+def _is_verified(path: Path, rel: str, sha256: str, manifest: dict[str, list], rehash: bool = False) -> bool:
+    """True when ``path`` has digest ``sha256``; without ``rehash``, hashes only if size/mtime changed."""
     if not path.is_file():
         return False
     key = _stat_key(path)
     cached = manifest.get(rel)
-    if cached is not None and cached[:2] == key:
+    if not rehash and cached is not None and cached[:2] == key:
         return cached[2] == sha256
     digest = _hash_file(path)
     manifest[rel] = key + [digest]
@@ -209,11 +218,12 @@ def fetch(
     root: str | os.PathLike | None = None,
     mirror: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    rehash: bool = True,
 ) -> list[Path]:
     """Make sure every file of a dataset is under the data root, verified against sha256.
 
-    Files already present and verified are kept; missing, partial or corrupt ones are
-    (re)fetched from the mirror or, without one, downloaded from the public URLs.
+    Files already present are hashed again and kept when they match; missing, partial or
+    corrupt ones are (re)fetched from the mirror or, without one, downloaded from the public URLs.
 
     Args:
         name: registered dataset name (see ``DATASETS``) or a :class:`Dataset`.
@@ -221,6 +231,8 @@ def fetch(
         mirror: folder or URL laid out like the data root (default ``$PROXIQA_LAB_MIRROR``;
             None downloads from the public URLs).
         log: called with one summary line when given.
+        rehash: read every present file again (``False``: trust files whose size and mtime
+            match the manifest, the fast path of :func:`status`).
 
     Returns:
         Sorted paths of the dataset's data files.
@@ -233,13 +245,13 @@ def fetch(
     ds = get_dataset(name)
     folder = data_root(root) / ds.name
     mirror = mirror_root(mirror)
-    if mirror is None and not ds.downloadable:
-        # Check first, so a complete local copy works without any source.
-        if not status(ds, root).complete:
-            raise _mirror_only_error(ds)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(folder)
-    todo = [rel for rel in sorted(ds.files) if not _is_verified(folder / rel, rel, ds.files[rel], manifest)]
+    todo = [rel for rel in sorted(ds.files)
+            if not _is_verified(folder / rel, rel, ds.files[rel], manifest, rehash)]
+    if todo and mirror is None and not ds.downloadable:
+        _write_manifest(folder, manifest)
+        raise _mirror_only_error(ds)
     try:
         archives: dict[str, list[str]] = {}
         for rel in todo:
@@ -269,7 +281,7 @@ def _fetch_extras(ds: Dataset, folder: Path, mirror: str | None, manifest: dict)
     kept = []
     for rel, sha256 in sorted(ds.extras.items()):
         dest = folder / rel
-        if _is_verified(dest, rel, sha256, manifest):
+        if _is_verified(dest, rel, sha256, manifest, rehash=True):
             kept.append(rel)
             continue
         if mirror is None and rel not in ds.urls:
@@ -286,8 +298,12 @@ def _fetch_extras(ds: Dataset, folder: Path, mirror: str | None, manifest: dict)
     return kept
 
 
-def status(name: str | Dataset, root: str | os.PathLike | None = None) -> DatasetStatus:
-    """Count the dataset's files present and verified under the data root (uses the manifest)."""
+def status(name: str | Dataset, root: str | os.PathLike | None = None, rehash: bool = False) -> DatasetStatus:
+    """Count the dataset's files present and verified under the data root.
+
+    Without ``rehash`` a file whose size and mtime match the manifest counts as verified
+    unread (see the module docstring); with it, every file is hashed.
+    """
     ds = get_dataset(name)
     folder = data_root(root) / ds.name
     manifest = _read_manifest(folder)
@@ -297,7 +313,7 @@ def status(name: str | Dataset, root: str | os.PathLike | None = None) -> Datase
         path = folder / rel
         if path.is_file():
             present += 1
-            verified += _is_verified(path, rel, sha256, manifest)
+            verified += _is_verified(path, rel, sha256, manifest, rehash)
     if manifest != before and folder.is_dir():
         try:
             _write_manifest(folder, manifest)

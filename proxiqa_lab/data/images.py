@@ -6,7 +6,8 @@
 - 16-bit (gray, RGB or RGBA; PNG, TIFF, PPM) -> 8-bit with rounding, ``round(v / 257)``;
 - palette -> RGB through the palette;
 - alpha (RGBA, LA, palette with transparency) -> composited over a white background,
-  ``rgb * a + 255 * (1 - a)``, so transparent areas look as a viewer shows them.
+  ``rgb * a + 255 * (1 - a)``, so transparent areas look as a viewer shows them;
+- an EXIF orientation (phone photos) -> applied, so the image is upright as a viewer shows it.
 
 Pillow reads 16-bit RGB(A) images by dropping the low byte (truncation, not rounding), so
 those are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precision instead.
@@ -104,6 +105,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             rawmode = args[0] if isinstance(args, tuple) and args else args
             im.load()
             mode, size, fmt = im.mode, im.size, im.format
+            orientation = im.getexif().get(0x0112, 1)
             sixteen_bit = isinstance(rawmode, str) and "16" in rawmode
             if mode in ("RGB", "RGBA", "LA") and sixteen_bit:
                 im = None  # Pillow truncated it to 8 bits; decode again at 16 bits
@@ -114,6 +116,32 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"cannot read image {path}: it is truncated or corrupt ({err})") from err
 
+    return _orient(path, _pixels(path, im, mode, size), orientation)
+
+
+#: EXIF orientation (tag 274) -> what makes the stored pixels upright, as numpy operations.
+_ORIENTATIONS = {
+    2: ("mirrored left-right", lambda a: a[:, ::-1]),
+    3: ("rotated by 180°", lambda a: a[::-1, ::-1]),
+    4: ("mirrored top-bottom", lambda a: a[::-1]),
+    5: ("transposed", lambda a: a.transpose(1, 0, 2)),
+    6: ("rotated by 90° clockwise", lambda a: np.rot90(a, -1)),
+    7: ("transversed", lambda a: np.rot90(a, 2).transpose(1, 0, 2)),
+    8: ("rotated by 90° counter-clockwise", lambda a: np.rot90(a, 1)),
+}
+
+
+def _orient(path: Path, img: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation, as a viewer shows the photo, with a warning."""
+    if orientation in _ORIENTATIONS:
+        what, op = _ORIENTATIONS[orientation]
+        _warn(path, f"{what} as its EXIF orientation ({orientation}) says, so it is upright as a viewer shows it")
+        return np.ascontiguousarray(op(img))
+    return img
+
+
+def _pixels(path: Path, im, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """The stored pixels of an opened image as uint8 RGB (see the module docstring)."""
     if im is None:  # 16-bit RGB(A) or gray+alpha
         data = _decode_16bit(path, has_alpha=mode in ("RGBA", "LA"), size=size)
         if data.shape[2] == 4:
@@ -191,6 +219,8 @@ def save_image(img: np.ndarray, path: str | os.PathLike, overwrite: bool = False
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ImageError(f"save_image writes PNG only; give a path ending in .png, got {path}")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder; give the path of the PNG file to write")
     if path.exists() and not overwrite:
         raise FileExistsError(
             f"{path} already exists; refusing to overwrite it (pass overwrite=True to replace it)"

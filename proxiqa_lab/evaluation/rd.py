@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from proxiqa_lab.errors import BitstreamError, ImageError
-from proxiqa_lab.evaluation.bdrate import bd_rate, check_method
+from proxiqa_lab.evaluation.bdrate import DEFAULT_METHOD, bd_rate, check_method
 from proxiqa_lab.evaluation.cache import RDCache
 from proxiqa_lab.fileio import atomic_write_text
 
@@ -234,14 +234,14 @@ def load_rd(path: str | os.PathLike) -> dict:
 
 
 def bd_table(df: pd.DataFrame, baseline: str, metrics: Sequence[str] | None = None,
-             method: str = "cubic") -> pd.DataFrame:
+             method: str = DEFAULT_METHOD) -> pd.DataFrame:
     """Per-image BD-rate of every codec against a baseline codec (the paper's Table I layout).
 
     Args:
         df: evaluation tables of several codecs concatenated (same images).
         baseline: codec name of the anchor (the paper uses the MSE-optimized BLS model).
         metrics: metric columns to use (default all present).
-        method: "cubic", "pchip" or "akima" (see :mod:`proxiqa_lab.evaluation.bdrate`).
+        method: "pchip" (the default), "cubic" or "akima" (see :mod:`proxiqa_lab.evaluation.bdrate`).
 
     Returns:
         BD-rate in percent, rows indexed by (codec, image), one column per metric. Cells that
@@ -268,7 +268,7 @@ def bd_table(df: pd.DataFrame, baseline: str, metrics: Sequence[str] | None = No
             for m in metrics:
                 try:
                     row[m] = bd_rate(a["bpp"], a[m], t["bpp"], t[m], method) if len(a) else math.nan
-                except ValueError as err:
+                except (ValueError, ArithmeticError) as err:  # one bad image must not abort the table
                     warnings.warn(f"BD-rate of {codec} vs {baseline} on {image} ({m}) is NaN: {err}",
                                   stacklevel=2)
                     row[m] = math.nan

@@ -155,9 +155,10 @@ def vmaf(x: torch.Tensor, x_hat: torch.Tensor, neg: bool = False, quantize: bool
     if lo < 0 or hi > 1:
         hint = " (it looks like 0..255; divide by 255)" if hi > 2 else ""
         raise MetricError(f"vmaf expects the reference in [0, 1], got values in [{lo:.3g}, {hi:.3g}]{hint}")
-    if float(x_hat.detach().abs().max()) > 2:
-        raise MetricError("vmaf expects the reconstruction in [0, 1] (it is clamped there), got values beyond "
-                          "±2: it looks like 0..255; divide by 255")
+    mean = float(x_hat.detach().mean())
+    if mean > 2:  # values outside [0, 1] are clamped, as an untrained codec's often are; a mean this high is not that
+        raise MetricError(f"vmaf expects the reconstruction in [0, 1] (it is clamped there), got a mean of "
+                          f"{mean:.3g}: it looks like 0..255; divide by 255")
     module = _vmaf_module(neg, x.device)
     y_ref = luma(x.detach().float(), quantize)
     y_dist = luma(x_hat.float(), quantize)

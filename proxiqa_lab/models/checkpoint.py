@@ -21,7 +21,7 @@ from proxiqa_lab.errors import CheckpointError
 from proxiqa_lab.fileio import atomic_open
 from proxiqa_lab.models.registry import MODELS, architecture_of, build_model
 
-__all__ = ["save_checkpoint", "load_checkpoint", "RESERVED_KEYS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_error_reason", "non_finite_entries", "RESERVED_KEYS"]
 
 #: Keys a checkpoint always has; ``extra`` may not reuse them.
 RESERVED_KEYS = ("architecture", "config", "state_dict")
@@ -85,7 +85,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
             AttributeError, TypeError) as err:
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint ({type(err).__name__}: {err})") from err
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {load_error_reason(err)}") from None
     if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in RESERVED_KEYS):
         raise CheckpointError(
             f"{str(path)!r} is not a ProxIQA Lab checkpoint: expected a dict with keys {list(RESERVED_KEYS)}, got "
@@ -96,6 +96,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
         raise CheckpointError(f"{str(path)!r} holds an unknown architecture {architecture!r}; known: {sorted(MODELS)}")
     if not isinstance(config, dict) or not isinstance(state_dict, dict):
         raise CheckpointError(f"{str(path)!r} has a malformed config or state_dict")
+    bad = non_finite_entries(state_dict)
+    if bad:
+        raise CheckpointError(f"{str(path)!r} holds NaN or Inf weights ({', '.join(bad[:3])}"
+                              f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}): the run that wrote it "
+                              f"diverged, or the file was altered; use an earlier checkpoint")
     try:
         model = build_model(architecture, **config)
         model.load_state_dict(state_dict)
@@ -104,6 +109,26 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
     model = model.to(default_device(device)).eval()
     extra = {k: v for k, v in checkpoint.items() if k not in RESERVED_KEYS}
     return model, extra
+
+
+def non_finite_entries(state_dict: dict) -> list[str]:
+    """Names of the floating-point tensors of ``state_dict`` that hold NaN or Inf."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+
+
+def load_error_reason(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in the kit's words.
+
+    torch's own message ends with advice to retry with ``weights_only=False``, which runs any
+    code the file carries; the kit never gives that advice.
+    """
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in text:
+        return ("it holds Python objects other than tensors and plain data, which the kit does not load "
+                "(loading them could run code from the file); only files written by the kit load")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
 
 
 def _check_plain(value, where: str) -> None:

@@ -88,6 +88,26 @@ def _source_cell_index(executed_nb: dict, cell_index: int) -> int:
     return cell_index - 1 if injected and cell_index > injected[0] else cell_index
 
 
+def _running_cell(executed: Path) -> tuple[int, str] | None:
+    """The cell that was running when execution stopped, from the saved copy: its source index and source.
+
+    papermill saves the executed notebook as cells start and end, and records each cell's
+    ``start_time``; after a kernel death the last cell that started is the one that was running
+    (its status may already read ``completed``). None when no cell started.
+    """
+    try:
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cells = nb.get("cells", [])
+    started = [i for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    running = [i for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("status") == "running"]
+    if not (running or started):
+        return None
+    i = (running or started)[-1]
+    return _source_cell_index(nb, i), "".join(cells[i].get("source", ""))
+
+
 def _failure_from(err: Exception, executed: Path) -> NotebookFailure:
     from papermill.exceptions import PapermillExecutionError
 
@@ -96,7 +116,34 @@ def _failure_from(err: Exception, executed: Path) -> NotebookFailure:
         if executed.exists():
             index = _source_cell_index(json.loads(executed.read_text(encoding="utf-8")), index)
         return NotebookFailure(index, err.ename, str(err.evalue), err.source)
+    running = _running_cell(executed)
+    if running is not None:  # e.g. the kernel died (DeadKernelError) inside a cell
+        index, source = running
+        return NotebookFailure(index, type(err).__name__, str(err) or "the kernel stopped", source)
     return NotebookFailure(None, type(err).__name__, str(err))
+
+
+def check_parameters(notebooks: list[Path], parameters: dict) -> None:
+    """Refuse a ``-p NAME VALUE`` that no notebook has, or whose type its ``parameters`` cell contradicts.
+
+    papermill reads each notebook's parameters with their annotated types (``SEED: int = 0``);
+    an ``int`` is accepted where a ``float`` is declared.
+    """
+    import papermill
+
+    declared: dict[str, tuple[str, str]] = {}
+    for nb in notebooks:
+        for name, info in papermill.inspect_notebook(str(nb)).items():
+            declared.setdefault(name, (info.get("inferred_type_name", "None"), info.get("help", "")))
+    types = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+    for name, value in parameters.items():
+        if name not in declared:
+            raise ValueError(f"-p {name}: no notebook has a parameter {name!r}; they have: {', '.join(sorted(declared))}")
+        kind, help_text = declared[name]
+        allowed = types.get(kind)
+        if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
+            raise ValueError(f"-p {name} {value!r}: {name} is {'an' if kind == 'int' else 'a'} {kind} "
+                             f"({help_text or 'see the parameters cell'}), got {type(value).__name__} {value!r}")
 
 
 def artifacts_of(report_folder: Path) -> list[Path]:
@@ -173,6 +220,7 @@ def run_suite(
     check_profile(profile)
     cwd = Path(cwd or os.getcwd()).resolve()
     notebooks = discover_notebooks(notebooks_dir, only)
+    check_parameters(notebooks, parameters or {})
     out = Path(out) if out else cwd / reports_root() / profile / "executed"
     out.mkdir(parents=True, exist_ok=True)
     params = {**(parameters or {}), "PROFILE": profile}

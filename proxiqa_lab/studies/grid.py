@@ -40,6 +40,19 @@ def objective_label(objective: str, architecture: str = "bls") -> str:
     return f"{architecture.upper()} {label}"
 
 
+#: ``TrainConfig`` options that do not name a run folder: they do not change what is trained
+#: (``proxy_init`` of a frozen proxy is named by the objective; of an alternating one, by a tag).
+UNNAMED_OPTIONS = ("steps", "progress", "device", "proxy_init", "diagnose_every", "keep_checkpoints_at",
+                   "overlap_metric")
+
+
+def _tag(value: Any) -> str:
+    """An option value as it appears in a run folder's name (lists joined by ``+``)."""
+    if isinstance(value, (list, tuple)):
+        return "+".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One model of a grid.
@@ -52,6 +65,7 @@ class RunSpec:
         overrides: other ``TrainConfig`` fields, as sorted (name, value) pairs.
         base_lmbda: MSE runs only: start from the MSE model of this other λ (the grid's anchor)
             instead of from scratch; a short fine-tune moves a trained model to a new rate.
+        steps: steps of this fine-tune (``None``: the grid's ``finetune_steps``); part of the name.
     """
 
     objective: str = "mse"
@@ -60,10 +74,13 @@ class RunSpec:
     finetune: bool = False
     overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     base_lmbda: float | None = None
+    steps: int | None = None
 
     def __post_init__(self):
         if self.base_lmbda is not None and (self.objective != "mse" or self.finetune):
             raise ValueError(f"base_lmbda is for MSE runs that are not fine-tunes, got {self}")
+        if self.steps is not None and not (self.finetune or self.base_lmbda is not None):
+            raise ValueError(f"steps is for fine-tunes (finetune=True or base_lmbda), got {self}")
 
     def name(self, architecture: str = "bls", N: int | None = None) -> str:
         """The run folder's name, e.g. ``bls8-proxy_vmaf-lmbda0.0067-alpha0.5``."""
@@ -74,7 +91,11 @@ class RunSpec:
             parts.append("ft")
         if self.base_lmbda is not None:
             parts.append(f"from{self.base_lmbda:g}")
-        parts += [f"{k}{v}" for k, v in self.overrides if k not in ("steps", "progress", "device", "proxy_init")]
+        parts += [f"{k}{_tag(v)}" for k, v in self.overrides if k not in UNNAMED_OPTIONS]
+        if self.objective.startswith("proxy:") and dict(self.overrides).get("proxy_init"):
+            parts.append("proxyinit")
+        if self.steps is not None:
+            parts.append(f"steps{self.steps}")
         return "-".join(parts).replace(":", "_").replace("+", "_").replace(" ", "")
 
 
@@ -167,7 +188,7 @@ def train_grid(
             if base is None or not base.is_file():
                 raise ValueError(f"run {spec} starts from the MSE model of λ={starts_from:g}; put that MSE run "
                                  f"earlier in the grid (grid_specs does)")
-            options.update(init_checkpoint=str(base), steps=finetune_steps or options.get("steps"))
+            options.update(init_checkpoint=str(base), steps=spec.steps or finetune_steps or options.get("steps"))
         config = make_config(profile, **{k: v for k, v in options.items() if v is not None})
         if starts_from is not None:
             kept, drop = finetune_schedule(config.steps)

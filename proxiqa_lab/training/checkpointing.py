@@ -63,8 +63,10 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt or foreign files
-        raise CheckpointError(f"{str(path)!r} is not a readable training checkpoint ({type(err).__name__}: {err}); "
-                              f"start a new run in an empty --out folder") from err
+        from proxiqa_lab.models.checkpoint import load_error_reason
+
+        raise CheckpointError(f"{str(path)!r} is not a readable training checkpoint: {load_error_reason(err)}; "
+                              f"start a new run in an empty --out folder") from None
     if not isinstance(state, dict) or "step" not in state or "codec" not in state:
         raise CheckpointError(f"{str(path)!r} is not a training checkpoint of this kit (no 'step'/'codec' entries)")
     return state

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,10 @@ class TrainConfig:
             value = getattr(self, name)
             optional = name in ("m_bar", "metric_scale", "grad_clip", "M", "lr_drop_step")
             kind = numbers.Integral if name in integers else numbers.Real
-            if (value is None and optional) or (isinstance(value, kind) and not isinstance(value, bool)):
+            if value is None and optional:
+                continue
+            if isinstance(value, kind) and not isinstance(value, bool):
+                need(math.isfinite(value), f"{name} must be a finite number, got {value!r}")
                 continue
             raise ValueError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'}"
                              f"{' or None' if optional else ''}, got {value!r}")

@@ -165,6 +165,55 @@ def resolve_data(data: str, root: str | None) -> tuple[Any, str]:
     return files, f"datasets {data} ({len(files)} images)"
 
 
+def load_init_checkpoint(config: TrainConfig) -> tuple[torch.nn.Module, str]:
+    """The codec of ``config.init_checkpoint`` (a ``model.pt`` or a run folder), checked against the
+    run's architecture, and a note for the run's metadata."""
+    from proxiqa_lab.models import load_checkpoint
+
+    path = Path(config.init_checkpoint)
+    if path.is_dir():
+        path = path / "model.pt"
+    model, extra = load_checkpoint(path, device="cpu")
+    want = {"N": config.N} if config.architecture == "bls" else {"N": config.N, "M": config.M or config.N * 3 // 2}
+    got_arch = getattr(model, "architecture", type(model).__name__.lower())
+    got = {k: v for k, v in dict(model.config).items() if k in want}
+    if got_arch != config.architecture or got != want:
+        raise ValueError(f"init_checkpoint {str(path)!r} holds {got_arch} {got}, but this run is "
+                         f"{config.architecture} {want}; set architecture/N/M to match it")
+    note = (f"codec initialised from {path} (objective {extra.get('objective')!r}, lambda {extra.get('lmbda')!r}, "
+            f"step {extra.get('step')!r}): fine-tuned, whereas the paper trained every model from scratch")
+    return model, note
+
+
+def load_proxy(path: str | os.PathLike, metric: str | None, patch_size: int) -> torch.nn.Module:
+    """A proxy checkpoint (``pretrain`` or a run's ``proxy.pt``) of ``metric`` and ``patch_size``."""
+    from proxiqa_lab.models import ProxIQANet, load_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
+    net, info = load_checkpoint(path, device="cpu")
+    if not isinstance(net, ProxIQANet):
+        raise CheckpointError(f"proxy_init {str(path)!r} holds a {type(net).__name__}, not a ProxIQA network")
+    if info.get("metric") not in (None, metric):
+        raise ValueError(f"proxy_init {str(path)!r} was trained on {info.get('metric')!r}, not {metric!r}")
+    if net.patch_size != patch_size:
+        raise ValueError(f"proxy_init {str(path)!r} scores {net.patch_size}² patches, but this run trains on "
+                         f"{patch_size}² patches")
+    return net
+
+
+def preflight(config: TrainConfig, metric: MetricFn | None = None) -> None:
+    """Check what a run needs beyond its values (device, data, starting weights) before its folder is touched."""
+    objective = parse_objective(config.objective, m_bar=config.m_bar, metric_fn=metric)
+    default_device(config.device)
+    resolve_data(config.data, config.data_root)
+    if config.init_checkpoint:
+        load_init_checkpoint(config)
+    if config.proxy_init and objective.uses_proxy:
+        load_proxy(config.proxy_init, objective.metric, config.patch_size)
+
+
 class Trainer:
     """Trains one codec with one objective; see the module docstring.
 
@@ -252,23 +301,8 @@ class Trainer:
         self.elapsed = 0.0
 
     def _load_init(self, path: str):
-        from proxiqa_lab.models import load_checkpoint
-
-        path = Path(path)
-        if path.is_dir():
-            path = path / "model.pt"
-        model, extra = load_checkpoint(path, device="cpu")
-        cfg = self.config
-        want = {"N": cfg.N} if cfg.architecture == "bls" else {"N": cfg.N, "M": cfg.M or cfg.N * 3 // 2}
-        got_arch = getattr(model, "architecture", type(model).__name__.lower())
-        got = {k: v for k, v in dict(model.config).items() if k in want}
-        if got_arch != cfg.architecture or got != want:
-            raise ValueError(f"init_checkpoint {str(path)!r} holds {got_arch} {got}, but this run is "
-                             f"{cfg.architecture} {want}; set architecture/N/M to match it")
-        self.notes.append(
-            f"codec initialised from {path} (objective {extra.get('objective')!r}, lambda {extra.get('lmbda')!r}, "
-            f"step {extra.get('step')!r}): fine-tuned, whereas the paper trained every model from scratch"
-        )
+        model, note = load_init_checkpoint(self.config)
+        self.notes.append(note)
         return model
 
     def _pretrained_proxy(self):
@@ -294,21 +328,7 @@ class Trainer:
         return net
 
     def _load_proxy(self, path: Path):
-        """A proxy checkpoint (``pretrain`` or a run's ``proxy.pt``) of this run's metric and patch size."""
-        from proxiqa_lab.models import ProxIQANet, load_checkpoint
-
-        if not path.is_file():
-            raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
-        net, info = load_checkpoint(path, device="cpu")
-        if not isinstance(net, ProxIQANet):
-            raise CheckpointError(f"proxy_init {str(path)!r} holds a {type(net).__name__}, not a ProxIQA network")
-        if info.get("metric") not in (None, self.objective.metric):
-            raise ValueError(f"proxy_init {str(path)!r} was trained on {info.get('metric')!r}, "
-                             f"not {self.objective.metric!r}")
-        if net.patch_size != self.config.patch_size:
-            raise ValueError(f"proxy_init {str(path)!r} scores {net.patch_size}² patches, but this run trains on "
-                             f"{self.config.patch_size}² patches")
-        return net
+        return load_proxy(path, self.objective.metric, self.config.patch_size)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
@@ -481,10 +501,13 @@ class Trainer:
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if ddp.broadcast_flag(bool(bad), self.dist, self.device):
             what = ", ".join(f"{k}={values[k]}" for k in bad) if bad else "on another rank"
+            last = self.ckpt_dir / "last.pt"
+            kept = (f"the last good checkpoint ({last}, step {load_state(last)['step']}) is untouched"
+                    if last.is_file() else f"no checkpoint was written yet (the first is due at step "
+                    f"{self.config.checkpoint_every}), so a rerun starts from step 0")
             raise TrainingError(
                 f"non-finite value at step {step} ({what}) with objective {self.objective.name!r}; training "
-                f"stopped, the last good checkpoint ({self.ckpt_dir / 'last.pt'}) is untouched. Try a lower lr, "
-                f"grad_clip, or another lmbda/alpha"
+                f"stopped, {kept}. Try a lower lr, grad_clip, or another lmbda/alpha"
             )
 
     def _metric(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -705,21 +728,39 @@ def _fmt(value: Any) -> Any:
     return value
 
 
+def _started(out: Path) -> bool:
+    """Whether ``out`` holds anything a run trained: a checkpoint, a model, or logged steps."""
+    if (out / "model.pt").is_file() or any((out / "checkpoints").glob("*.pt")):
+        return True
+    log = out / "log.csv"
+    return log.is_file() and len(log.read_text().splitlines()) > 1
+
+
 def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
-    """Check ``out`` against ``config`` (resume) or make sure it is new/empty; write ``config.json``."""
+    """Check ``out`` against ``config`` (resume) or make sure it is new/empty; write ``config.json``.
+
+    A folder whose run never trained a step (only a ``config.json``, perhaps half-written, and
+    stray ``*.tmp`` files of a killed write) holds nothing to keep: a new command takes it over.
+    """
     stored_path = out / "config.json"
-    held = {".lock", "log.csv"}  # the run lock; a log may precede the first checkpoint
-    if not resume and out.exists() and any(p.name != ".lock" for p in out.iterdir()):
-        raise ValueError(f"--out {str(out)!r} exists and is not empty; a new run needs an empty or new folder "
+    held = {".lock", "log.csv", "config.json"}  # the run lock; a log may precede the first checkpoint
+    started = out.is_dir() and _started(out)
+    others = [p for p in out.iterdir() if p.name not in held and p.suffix != ".tmp"] if out.is_dir() else []
+    if not resume and started:
+        raise ValueError(f"--out {str(out)!r} is not empty: it holds a run that has trained; a new run needs an empty or new folder "
                          f"(nothing is deleted: pick another --out, or remove the old run yourself)")
-    if stored_path.is_file():
-        stored = json.loads(stored_path.read_text())
+    if stored_path.is_file() and started:
+        try:
+            stored = json.loads(stored_path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{str(stored_path)!r} is unreadable ({err}) although the run has checkpoints; "
+                             f"train into a new --out folder") from None
         diff = config_diff(stored, config.to_dict())
         if diff:
             details = "; ".join(f"{k}: stored {stored.get(k)!r}, given {getattr(config, k, None)!r}" for k in diff)
             raise ValueError(f"{str(out)!r} holds a run with another configuration ({details}). Resume it with the "
                              f"same settings, or train into a new --out folder")
-    elif out.exists() and any(p.name not in held for p in out.iterdir()):
+    elif others and not stored_path.is_file():
         raise ValueError(f"--out {str(out)!r} is not empty and holds no training run (no config.json); "
                          f"pick a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -761,7 +802,7 @@ def train(
         metric = overrides["objective"]
         overrides["objective"] = "proxy:custom"
     cfg = make_config(config, **overrides)
-    parse_objective(cfg.objective, m_bar=cfg.m_bar, metric_fn=metric)
+    preflight(cfg, metric)
     out = Path(out) if out is not None else default_out(cfg)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 checks, prepares and locks the folder
         return Trainer(cfg, out, metric=metric).run()

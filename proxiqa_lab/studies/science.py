@@ -1,0 +1,185 @@
+"""Lab-scale experiments on the recipe: arms of fine-tunes, their evaluation, and how they compare.
+
+An :class:`Arm` is one setting of the recipe (objective, α, steps, proxy options) at one or more
+λ. Every run of an arm is a fine-tune from the lab MSE model of its λ, in ``runs/<profile>/``
+under the grid's naming (:class:`~proxiqa_lab.studies.grid.RunSpec`), so a notebook that asks
+for the same model finds it. Arms are compared with the **equal-steps MSE control**: the same
+MSE models fine-tuned for as many steps with MSE, which separates what the objective gives
+from what the extra steps give.
+
+* With three or more λ an arm has an RD curve, and is compared by per-image BD-rate.
+* With one λ it has one point per image, compared by :func:`point_savings`: the rate saving
+  at equal quality against the control's curve (the limit of a BD-rate whose overlap shrinks
+  to the point). That screens a recipe at a third of the cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from proxiqa_lab.studies.grid import RunSpec, _train_chain, mse_bases, train_grid
+
+#: The λ of the lab curves compared here: the training-steps study's three rate points.
+CURVE_LAMBDAS = (0.0067, 0.025, 0.0932)
+#: The λ a recipe is screened at.
+SCREEN_LAMBDA = 0.025
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One setting of the recipe, fine-tuned from the MSE model of each of its λ.
+
+    Attributes:
+        name: how tables name the arm.
+        objective: training objective (``"mse"`` for the equal-steps control).
+        alpha: α of eq. (10).
+        lambdas: its rate points.
+        steps: fine-tune steps (``None``: the profile's, 1,500 in the lab).
+        options: other ``TrainConfig`` fields, as (name, value) pairs.
+    """
+
+    name: str
+    objective: str
+    alpha: float = 0.5
+    lambdas: tuple[float, ...] = (SCREEN_LAMBDA,)
+    steps: int | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def specs(self) -> list[RunSpec]:
+        options = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in self.options))
+        return [RunSpec(self.objective, float(v), float(self.alpha), True, options, steps=self.steps)
+                for v in self.lambdas]
+
+
+def train_arms(arms: list[Arm], settings, jobs: int = 2, device: str = "cpu") -> pd.DataFrame:
+    """Train (or reuse, or resume) every run of ``arms``, ``jobs`` runs side by side, one thread each.
+
+    Args:
+        arms: the arms.
+        settings: the profile's :class:`~proxiqa_lab.studies.settings.StudySettings` (its anchor,
+            MSE models and fine-tune length).
+        jobs: worker processes.
+        device: where to train.
+
+    Returns:
+        One row per (arm, run), with :func:`~proxiqa_lab.studies.grid.train_grid`'s columns and ``arm``.
+    """
+    lambdas = sorted({v for arm in arms for v in arm.lambdas})
+    bases = mse_bases(lambdas, settings.anchor_lmbda)
+    options = {"profile": settings.profile, "train": settings.train_options(),
+               "finetune_steps": settings.finetune_steps, "device": device}
+    train_grid(bases, progress=False, **options)
+    specs = list(dict.fromkeys(s for arm in arms for s in arm.specs()))
+    chains = [mse_bases([s.lmbda], settings.anchor_lmbda) + [s] for s in specs]
+    if jobs > 1 and len(chains) > 1:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
+                done.result()
+    table = train_grid(bases + specs, progress=False, **options).iloc[len(bases):].reset_index(drop=True)
+    by_spec = {spec: row for spec, (_, row) in zip(specs, table.iterrows())}
+    rows = [{**by_spec[s].to_dict(), "arm": arm.name} for arm in arms for s in arm.specs()]
+    return pd.DataFrame(rows)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evaluate_runs(grid: pd.DataFrame, images: dict, metrics, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> pd.DataFrame:
+    """Real bitstreams and true metrics of each run's model on ``images``; ``codec`` is the run folder's name.
+
+    An evaluation is kept in ``cache_dir`` (one CSV per run) and reused while the model file, the
+    images and the metrics are the same.
+    """
+    from proxiqa_lab.codec import LearnedCodec
+    from proxiqa_lab.evaluation import evaluate
+
+    frames = []
+    for run in dict.fromkeys(grid["run"]):
+        run = Path(run)
+        model = run / "model.pt"
+        key = hashlib.sha256(f"{_sha256(model)} {sorted(images)} {list(metrics)}".encode()).hexdigest()[:16]
+        cached = Path(cache_dir) / f"{run.name}-{key}.csv" if cache_dir is not None else None
+        if cached is not None and cached.is_file():
+            frames.append(pd.read_csv(cached))
+            continue
+        df = evaluate(LearnedCodec([model], name=run.name), images, metrics=metrics, progress=progress)
+        if cached is not None:
+            from proxiqa_lab.fileio import atomic_write_text
+
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(cached, df.to_csv(index=False))
+            df = pd.read_csv(cached)  # the same types as a cached table
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def curve(rd: pd.DataFrame, grid: pd.DataFrame, arm: str) -> pd.DataFrame:
+    """The per-image RD table of one arm, its runs as the points of one codec named ``arm``."""
+    runs = [Path(r).name for r in grid.loc[grid["arm"] == arm, "run"]]
+    if not runs:
+        raise ValueError(f"no runs of arm {arm!r}; arms: {sorted(set(grid['arm']))}")
+    part = rd[rd["codec"].isin(runs)].copy()
+    part["point"] = part["codec"]
+    part["codec"] = arm
+    return part
+
+
+def point_savings(control: pd.DataFrame, test: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Per-image rate saving (%) of a one-point ``test`` at equal quality against a ``control`` curve.
+
+    For each image and metric: the rate at which the control reaches the test's quality
+    (PCHIP of log-rate over the metric, as the BD-rate fit), against the test's rate. NaN where
+    the test's quality lies outside the control's range, or the control's metric is not increasing.
+
+    Returns:
+        Rows indexed by image, one column per metric (negative: the test needs fewer bits).
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    out = {}
+    for image, t in test.groupby("image", sort=False):
+        c = control[control["image"] == image].sort_values("bpp")
+        row = {}
+        for m in metrics:
+            q, r = c[m].to_numpy(float), np.log(c["bpp"].to_numpy(float))
+            value = float(t[m].iloc[0])
+            if len(q) < 2 or np.any(np.diff(q) <= 0) or not (q[0] <= value <= q[-1]):
+                row[m] = math.nan
+                continue
+            rate = float(np.exp(PchipInterpolator(q, r)(value)))
+            row[m] = (float(t["bpp"].iloc[0]) / rate - 1) * 100
+        out[image] = row
+    return pd.DataFrame.from_dict(out, orient="index")[list(metrics)]
+
+
+def log_summary(run: str | Path, tail: float = 0.1) -> dict[str, float]:
+    """What a run's ``log.csv`` says at its end: proxy and true metric over the last ``tail`` of the
+    logged rows, their gap, and the mean gradient diagnostics over the last half of the run."""
+    from proxiqa_lab.training import load_run
+
+    log = load_run(run).log
+    last = log.tail(max(1, int(round(len(log) * tail))))
+    out = {"bpp": float(last["bpp"].mean()), "metric_true": float(last["metric_true"].mean()),
+           "metric_proxy": float(last["metric_proxy"].mean())}
+    out["gap"] = out["metric_proxy"] - out["metric_true"]
+    out["max_abs_gap"] = float((last["metric_proxy"] - last["metric_true"]).abs().max())
+    half = log[log["step"] > log["step"].max() / 2]
+    for column in ("grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy"):
+        values = pd.to_numeric(half.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+        out[column] = float(values.mean()) if len(values) else math.nan
+    return out

@@ -1,0 +1,48 @@
+"""Tests of proxiqa_lab.studies.science: arms of fine-tunes, their evaluation and comparison."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from proxiqa_lab.studies import settings_for
+from proxiqa_lab.studies.science import Arm, curve, evaluate_runs, log_summary, point_savings, train_arms
+
+
+def test_point_saving_is_the_rate_gap_at_equal_quality():
+    control = pd.DataFrame({"image": "a", "bpp": [0.25, 0.5, 1.0], "vmaf": [60.0, 70.0, 80.0]})
+    # the control reaches 70 at 0.5 bpp; a test point with 70 at 0.4 bpp saves 20 %
+    test = pd.DataFrame({"image": ["a"], "bpp": [0.4], "vmaf": [70.0]})
+    assert point_savings(control, test, ["vmaf"]).loc["a", "vmaf"] == pytest.approx(-20.0)
+    # outside the control's quality range there is no saving to report
+    high = pd.DataFrame({"image": ["a"], "bpp": [0.4], "vmaf": [90.0]})
+    assert math.isnan(point_savings(control, high, ["vmaf"]).loc["a", "vmaf"])
+
+
+def test_arms_train_evaluate_and_compare_in_smoke(tmp_path, monkeypatch, one_torch_thread):
+    monkeypatch.setenv("PROXIQA_LAB_RUNS", str(tmp_path / "runs"))
+    settings = settings_for("smoke")
+    lambdas = (0.0067, 0.025, 0.0932)
+    arms = [Arm("control", "mse", lambdas=lambdas),
+            Arm("direct", "direct:vmaf", 0.8),
+            Arm("proxy", "proxy:vmaf", options=(("diagnose_every", 2), ("proxy_probes", ["grad"])))]
+    grid = train_arms(arms, settings, jobs=1)
+    assert list(grid["arm"]) == ["control"] * 3 + ["direct", "proxy"]
+    assert grid["run"].str.contains("-ft").all() and grid["train_seconds"].gt(0).all()
+    again = train_arms(arms, settings, jobs=1)
+    assert (again["status"] == "reused").all()
+    rng = np.random.default_rng(0)
+    images = {"a": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)}
+    rd = evaluate_runs(grid, images, ["psnr_avg", "vmaf"], cache_dir=tmp_path / "cache")
+    assert len(rd) == 5 and len(list((tmp_path / "cache").glob("*.csv"))) == 5
+    cached = evaluate_runs(grid, images, ["psnr_avg", "vmaf"], cache_dir=tmp_path / "cache")
+    pd.testing.assert_frame_equal(rd, cached)
+    control = curve(rd, grid, "control")
+    assert set(control["codec"]) == {"control"} and len(control) == 3
+    saving = point_savings(control, curve(rd, grid, "proxy"), ["psnr_avg", "vmaf"])
+    assert list(saving.index) == ["a"]
+    summary = log_summary(grid.loc[grid["arm"] == "proxy", "run"].iloc[0])
+    assert -1 <= summary["grad_cos_proxy"] <= 1 and math.isfinite(summary["gap"])
