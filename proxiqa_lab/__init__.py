@@ -10,3 +10,9 @@ The package is layered, each layer importing only those below it::
 """
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# CompressAI scripts a few functions with torch.jit.script at import time, which torch 2.10+
+# flags as deprecated. Nothing a user of the kit can act on, so it is not shown.
+_warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)

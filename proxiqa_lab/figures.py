@@ -66,11 +66,15 @@ def image_row(
     images: Mapping[str, np.ndarray],
     captions: Mapping[str, str] | None = None,
     width: float = 3.2,
+    title: str | None = None,
 ) -> Figure:
-    """Images side by side with titles and optional captions (Figs. 6, 8, 10)."""
+    """Images side by side with titles, optional captions and an optional figure title (Figs. 6, 8, 10)."""
     first = next(iter(images.values()))
     aspect = first.shape[0] / first.shape[1]
-    fig = Figure(figsize=(width * len(images), width * aspect + (0.9 if captions else 0.5)), layout="constrained")
+    extra = (0.9 if captions else 0.5) + (0.4 if title else 0)
+    fig = Figure(figsize=(width * len(images), width * aspect + extra), layout="constrained")
+    if title:
+        fig.suptitle(title, fontsize=11)
     axes = np.atleast_1d(fig.subplots(1, len(images)))
     for ax, (title, img) in zip(axes, images.items()):
         ax.imshow(img)
@@ -90,13 +94,15 @@ def adversarial_panel(
     label: str = "VMAF",
     bpp: float | None = None,
     source_name: str = "source",
+    title: str | None = None,
 ) -> Figure:
-    """Fig. 6: the source, the codec's decoded image, and its true vs proxy score."""
+    """Fig. 6: the source, the codec's decoded image, and its true vs proxy score, under ``title``
+    (which says which codec decoded it)."""
     rate = f", {bpp:.3f} bpp" if bpp is not None else ""
     return image_row(
         {f"(a) {source_name}": source, f"(b) decoded{rate}": decoded},
         captions={f"(b) decoded{rate}": f"true {label} {true_score:.2f}  vs  proxy {label} {proxy_score:.2f}"},
-        width=4.5,
+        width=4.5, title=title,
     )
 
 

@@ -1,25 +1,61 @@
-"""Where the kit writes its outputs: run folders and reports.
+"""Where the kit reads and writes: the project root, its ``data/``, ``runs/`` and ``reports/``.
 
-Both are relative to the working directory unless set by environment variables, so a
-course lab, a nightly job and a laptop can each point them somewhere else.
+They resolve to the same folders wherever a kernel or a command starts, so a notebook run by
+papermill from the repository root, opened in JupyterLab from ``notebooks/``, or a command run
+from any sub-folder all share one data root, one set of trained runs and one report tree:
+
+1. an environment variable wins: ``$PROXIQA_LAB_DATA``, ``$PROXIQA_LAB_RUNS``,
+   ``$PROXIQA_LAB_REPORTS`` for one folder each, ``$PROXIQA_LAB_ROOT`` for the root of all three;
+2. else the project root is the nearest folder, from the working directory up, whose
+   ``pyproject.toml`` names the ``proxiqa-lab`` project (the repository checkout);
+3. else the checkout the package was installed from (``pip install -e .``), when it has one;
+4. else the working directory.
+
+Explicit arguments (``data_root(root)``, ``--root``, ``--out``) always win over all of these.
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 PROFILES = ("smoke", "lab", "paper")
+#: What marks the project's root folder.
+MARKER = "pyproject.toml"
+_PROJECT_NAME = 'name = "proxiqa-lab"'
+
+
+@lru_cache(maxsize=64)
+def _is_root(folder: str) -> bool:
+    try:
+        return _PROJECT_NAME in (Path(folder) / MARKER).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The project root (see the module docstring); ``start`` defaults to the working directory."""
+    if os.environ.get("PROXIQA_LAB_ROOT"):
+        return Path(os.environ["PROXIQA_LAB_ROOT"]).expanduser()
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if _is_root(str(folder)):
+            return folder
+    checkout = Path(__file__).resolve().parents[1]
+    if _is_root(str(checkout)):
+        return checkout
+    return here
 
 
 def reports_root() -> Path:
-    """``$PROXIQA_LAB_REPORTS`` or ``./reports``."""
-    return Path(os.environ.get("PROXIQA_LAB_REPORTS", "reports"))
+    """``$PROXIQA_LAB_REPORTS``, else ``<project root>/reports``."""
+    return Path(os.environ.get("PROXIQA_LAB_REPORTS") or project_root() / "reports")
 
 
 def runs_root() -> Path:
-    """``$PROXIQA_LAB_RUNS`` or ``./runs``: training run folders."""
-    return Path(os.environ.get("PROXIQA_LAB_RUNS", "runs"))
+    """``$PROXIQA_LAB_RUNS``, else ``<project root>/runs``: training run folders."""
+    return Path(os.environ.get("PROXIQA_LAB_RUNS") or project_root() / "runs")
 
 
 def check_profile(profile: str) -> str:

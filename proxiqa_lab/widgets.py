@@ -19,6 +19,12 @@ from matplotlib.figure import Figure
 
 #: Columns the explorer reads; ``proxy`` and ``crop`` are optional.
 REQUIRED_COLUMNS = ("alpha", "lmbda", "bpp")
+#: The widget shows its figure at this many CSS pixels per inch, rendered at twice that so that
+#: text stays sharp on high-density screens (the browser then shrinks it, never stretches it).
+DISPLAY_DPI = 100
+#: Marker, size and line style per α series: filled large, hollow medium, small, ... so a series
+#: on top of another one leaves it visible.
+SERIES_STYLES = (("o", 11, "-"), ("s", 8, "--"), ("^", 6, ":"), ("D", 4, "-."), ("v", 3, "-"))
 
 
 class AlphaLambdaExplorer:
@@ -96,6 +102,17 @@ class AlphaLambdaExplorer:
         self._refresh()
         return self.current
 
+    def state(self) -> dict:
+        """What the explorer shows now: the selection, the ringed RD point, the text panel and a digest of
+        the crop (for tests and for checking what a slider did)."""
+        import hashlib
+
+        x, y = self.marker.get_data()
+        crop = self._crop_of(self.current)
+        return {"alpha": self._alpha, "lmbda": self._lmbda,
+                "point": [float(v) for v in (*np.atleast_1d(x), *np.atleast_1d(y))], "text": self.describe(),
+                "crop_sha256": None if crop is None else hashlib.sha256(np.ascontiguousarray(crop).tobytes()).hexdigest()}
+
     def describe(self) -> str:
         """The text panel: α, λ, bpp, true scores and the proxy score of the selection."""
         row = self.current
@@ -109,16 +126,26 @@ class AlphaLambdaExplorer:
 
     # ----------------------------------------------------------------------------- drawing
     def _build_figure(self) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        from proxiqa_lab.evaluation.plots import _label
+
         self.ax_rd, self.ax_text, self.ax_crop = self.figure.subplots(1, 3, width_ratios=[1.3, 0.8, 1.0])
         cmap = matplotlib.colormaps["viridis"]
         for i, alpha in enumerate(self.alphas):
             sub = self.results[np.isclose(self.results["alpha"], alpha)].sort_values("bpp")
-            color = cmap(i / max(1, len(self.alphas) - 1))
-            self.ax_rd.plot(sub["bpp"], sub[self.metric], "o-", color=color, alpha=0.6, label=f"α = {alpha:g}")
-        (self.marker,) = self.ax_rd.plot([], [], "o", ms=14, mfc="none", mec="red", mew=2.5, label="selected")
-        self.ax_rd.set(xlabel="bits per pixel", ylabel=self.metric, title="rate-distortion of the grid")
+            color = cmap(0.85 * i / max(1, len(self.alphas) - 1))
+            marker, size, style = SERIES_STYLES[i % len(SERIES_STYLES)]
+            self.ax_rd.plot(sub["bpp"], sub[self.metric], marker=marker, ms=size, ls=style, color=color,
+                            mfc=color if i == 0 else "none", mew=1.5, label=f"α = {alpha:g}")
+        (self.marker,) = self.ax_rd.plot([], [], "o", ms=18, mfc="none", mec="red", mew=2.5, label="selected")
+        label = _label(self.metric)
+        self.ax_rd.set(xlabel="rate (bits per pixel)", ylabel=f"{label} (Kodak image)",
+                       title=f"{label} against rate, one line per α")
+        self.ax_rd.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        self.ax_rd.ticklabel_format(axis="both", style="plain", useOffset=False)
         self.ax_rd.grid(alpha=0.3)
-        self.ax_rd.legend(fontsize=8)
+        self.ax_rd.legend(fontsize=8, title="eq. (10)", title_fontsize=8)
         self.ax_text.axis("off")
         self.text = self.ax_text.text(0.0, 1.0, "", va="top", family="monospace", fontsize=9)
         self.ax_crop.axis("off")
@@ -153,7 +180,7 @@ class AlphaLambdaExplorer:
             else:
                 self._image.set_data(crop)
                 self._image.set_visible(True)
-            self.ax_crop.set_title("decoded crop")
+            self.ax_crop.set_title("decoded crop (selected model)", fontsize=10)
         if self._box is not None:
             self._show()
 
@@ -161,6 +188,13 @@ class AlphaLambdaExplorer:
         """The figure for the current selection (a static view when there is no browser)."""
         self._refresh()
         return self.figure
+
+    def show(self):
+        """The widget in a live notebook; the static figure where nothing renders widgets
+        (a notebook executed headlessly, see :mod:`proxiqa_lab.progress`)."""
+        from proxiqa_lab.progress import headless
+
+        return self.draw() if headless() else self.widget()
 
     # ----------------------------------------------------------------------------- widget
     def widget(self):
@@ -172,7 +206,9 @@ class AlphaLambdaExplorer:
                                                   description="α", continuous_update=False)
             self.lmbda_slider = w.SelectionSlider(options=[(f"{v:g}", v) for v in self.lmbdas], value=self._lmbda,
                                                   description="λ", continuous_update=False)
-            self.image = w.Image(format="png")
+            width, _ = self.figure.get_size_inches()
+            self.image = w.Image(format="png", layout=w.Layout(width=f"{round(width * DISPLAY_DPI)}px",
+                                                               max_width="100%", height="auto"))
             self.alpha_slider.observe(lambda change: self.select(alpha=change["new"]), names="value")
             self.lmbda_slider.observe(lambda change: self.select(lmbda=change["new"]), names="value")
             self._box = w.VBox([w.HBox([self.alpha_slider, self.lmbda_slider]), self.image])
@@ -184,7 +220,7 @@ class AlphaLambdaExplorer:
         import io
 
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=80)
+        self.figure.savefig(buffer, format="png", dpi=2 * DISPLAY_DPI)
         self.image.value = buffer.getvalue()
 
 

@@ -126,7 +126,9 @@ def test_registry_matches_mirror_sha256sums():
 
 
 def test_data_root_and_mirror_precedence(monkeypatch, tmp_path):
-    assert data_root() == Path("data")
+    from proxiqa_lab.paths import project_root
+
+    assert data_root() == project_root() / "data"
     monkeypatch.setenv("PROXIQA_LAB_DATA", str(tmp_path / "env"))
     assert data_root() == tmp_path / "env"
     assert data_root(tmp_path / "arg") == tmp_path / "arg"

@@ -27,6 +27,7 @@ def _notebook(path, cells, tag_parameters=True):
 @pytest.fixture
 def suite(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROXIQA_LAB_ROOT", str(tmp_path))
     folder = tmp_path / "nbs"
     folder.mkdir()
     write = (
@@ -112,6 +113,7 @@ def test_hygiene_requires_one_parameters_cell_and_python3_kernel(tmp_path):
 @pytest.mark.notebooks
 def test_kernel_death_names_the_running_cell(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROXIQA_LAB_ROOT", str(tmp_path))
     folder = tmp_path / "nbs"
     folder.mkdir()
     _notebook(folder / "00_dies.ipynb", ["x = 1", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "y = 2"])
@@ -120,7 +122,8 @@ def test_kernel_death_names_the_running_cell(tmp_path, monkeypatch, capsys):
     assert "cell 3" in err and "DeadKernelError" in err and "before any cell ran" not in err
 
 
-def test_parameter_of_the_wrong_type_is_named(tmp_path, capsys):
+def test_parameter_of_the_wrong_type_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROXIQA_LAB_ROOT", str(tmp_path))
     folder = tmp_path / "nbs"
     folder.mkdir()
     nb = nbformat.v4.new_notebook()

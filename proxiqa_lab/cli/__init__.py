@@ -39,9 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # CompressAI scripts a few functions at import time; torch's deprecation notice about that is
-    # not something a user of this command can act on.
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     # Warnings are messages to the user here, not to a developer: no file and line.
     warnings.formatwarning = lambda message, category, *_args, **_kw: f"proxiqa-lab: warning: {message}\n"
     parser = build_parser()

@@ -234,9 +234,12 @@ DATASETS: dict[str, Dataset] = _load_datasets() if REGISTRY_JSON.exists() else {
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Folder holding the datasets: ``root``, else ``$PROXIQA_LAB_DATA``, else ``./data``."""
+    """Folder holding the datasets: ``root``, else ``$PROXIQA_LAB_DATA``, else ``<project root>/data``
+    (:func:`proxiqa_lab.paths.project_root`)."""
     if root is None:
-        root = os.environ.get("PROXIQA_LAB_DATA") or "data"
+        from proxiqa_lab.paths import project_root
+
+        root = os.environ.get("PROXIQA_LAB_DATA") or project_root() / "data"
     return Path(root).expanduser()
 
 

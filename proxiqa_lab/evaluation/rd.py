@@ -96,7 +96,7 @@ def evaluate(codec, images, metrics: Sequence[str] = ALL_METRICS, points: Sequen
     items = _named_images(images)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from proxiqa_lab.progress import tqdm
 
         bar = tqdm(total=len(items) * len(points), desc=f"evaluate {codec.name}", unit="pt")
     key = None if cache is None else cache.key_of(codec)

@@ -17,6 +17,7 @@ import nbformat
 from proxiqa_lab.fileio import atomic_write_text
 
 KERNEL_NAME = "python3"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL_NAME}
 
 
 def _notebook_paths(paths: list[str | Path]) -> list[Path]:
@@ -58,7 +59,8 @@ def check_notebook(path: str | Path) -> list[str]:
 
 
 def clean_notebook(path: str | Path) -> bool:
-    """Strip outputs, execution counts and papermill/widget state in place; True if it changed.
+    """Strip outputs, execution counts and papermill/widget state, and store the standard kernel spec,
+    in place; True if it changed.
 
     The file is rewritten through a temporary file and a rename, so a failure never leaves a
     half-written notebook.
@@ -74,7 +76,9 @@ def clean_notebook(path: str | Path) -> bool:
             cell.execution_count = None
     for key in ("papermill", "widgets"):
         nb.metadata.pop(key, None)
-    nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": KERNEL_NAME})
+    # Whatever kernel a notebook was last run with in JupyterLab, it is stored with the standard one,
+    # which papermill and every Jupyter install know (in the kit's .venv it is the .venv's Python).
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     after = nbformat.writes(nb) + "\n"
     if after == before:
         return False

@@ -146,6 +146,19 @@ def check_parameters(notebooks: list[Path], parameters: dict) -> None:
                              f"({help_text or 'see the parameters cell'}), got {type(value).__name__} {value!r}")
 
 
+def export_html(executed: Path) -> Path | None:
+    """An HTML copy of an executed notebook beside it (``NN_name.html``), for readers without Jupyter."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    if not executed.is_file():
+        return None
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
 def artifacts_of(report_folder: Path) -> list[Path]:
     """Figures, tables and results files a notebook wrote, sorted."""
     if not report_folder.is_dir():
@@ -168,7 +181,11 @@ def run_notebook(
     """
     import papermill
 
+    from proxiqa_lab.progress import HEADLESS_ENV
+
     start = time.perf_counter()
+    before = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: text progress bars, static figures
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -183,6 +200,11 @@ def run_notebook(
         failure = None
     except Exception as err:  # papermill raises many kinds; all of them mean "this notebook failed"
         failure = _failure_from(err, executed)
+    finally:
+        if before is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = before
     return time.perf_counter() - start, failure
 
 
@@ -231,6 +253,7 @@ def run_suite(
         executed = out / notebook.name
         echo(f"[{notebook.stem}] running ({profile}) ...")
         wall, failure = run_notebook(notebook, executed, params, cwd, log_output, cell_timeout)
+        export_html(executed)
         report_folder = cwd / reports_root() / profile / notebook.stem
         result = NotebookResult(
             name=notebook.stem,
@@ -303,8 +326,10 @@ def _html_index(results: list[NotebookResult], out: Path, profile: str, total_s:
     for r in results:
         links = " ".join(f'<a href="{html.escape(_rel(a, out))}">{html.escape(Path(a).name)}</a>' for a in r.artifacts)
         status = r.status if not r.failure else f"failed: {r.failure.describe()}"
+        page = Path(r.executed).with_suffix(".html")
+        target = page if page.is_file() else Path(r.executed)
         rows.append(
-            f'<tr><td><a href="{html.escape(_rel(r.executed, out))}">{r.name}</a></td>'
+            f'<tr><td><a href="{html.escape(_rel(target, out))}">{r.name}</a></td>'
             f"<td>{html.escape(status)}</td><td>{r.wall_s:.1f}</td><td>{links}</td></tr>"
         )
     return (

@@ -43,7 +43,7 @@ def time_codec(codec, images: Mapping[str, np.ndarray], repeats: int = 1, device
     items = list(images.items())
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from proxiqa_lab.progress import tqdm
 
         bar = tqdm(total=len(items) * len(codec.points), desc=f"time {codec.name} ({device})", unit="pt")
     for name, img in items:

@@ -420,7 +420,7 @@ def build_distortion_database(
     refs, dists, ref_index, kind, level, param, source = [], [], [], [], [], [], []
     iterator = range(len(items))
     if progress:
-        from tqdm.auto import tqdm
+        from proxiqa_lab.progress import tqdm
 
         iterator = tqdm(iterator, desc="distorting", unit="image")
     for s in iterator:
@@ -722,7 +722,7 @@ def pretrain_proxy(
     steps_per_epoch = math.ceil(len(train_idx) / batch_size)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from proxiqa_lab.progress import tqdm
 
         bar = tqdm(total=epochs * steps_per_epoch, desc=f"pretraining {database.metric} proxy", unit="step")
     start = time.perf_counter()

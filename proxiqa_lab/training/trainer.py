@@ -240,6 +240,8 @@ class Trainer:
         self._pending: tuple | None = None
         self._log_file = None
         self._pbar = None
+        self._board = None
+        self._last_images: tuple[torch.Tensor, torch.Tensor] | None = None
         #: Fuse the proxy's two uses in one forward pass and run the metric during the codec's backward
         #: (single process, no overlap); off only to measure the unfused sequence.
         self.fuse = True
@@ -378,9 +380,20 @@ class Trainer:
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
 
+    def _open_board(self, first_step: int) -> None:
+        """TensorBoard events beside ``log.csv`` (:mod:`proxiqa_lab.training.tensorboard`)."""
+        try:
+            from proxiqa_lab.training.tensorboard import Board
+
+            self._board = Board(self.out / "tensorboard", first_step)
+        except ImportError as err:  # tensorboard is a dependency; a broken install only loses the events
+            self.notes.append(f"no TensorBoard events: {err}")
+
     def save(self, kept: bool) -> None:
         """Write ``checkpoints/last.pt`` (and ``step_<K>.pt`` if ``kept``); collective under DDP."""
         state = self.state()
+        if self.dist.is_main and self._board is not None and self._last_images is not None:
+            self._board.images(self.step, *self._last_images)
         if self.dist.is_main:
             self._log_file.flush()
             atomic_save(state, self.ckpt_dir / "last.pt")
@@ -561,6 +574,8 @@ class Trainer:
             row["metric_proxy"] = float(scores.mean())
             row["metric_proxy_std"] = float(scores.std(correction=0)) if scores.numel() > 1 else 0.0
         logged = step % self.config.log_every == 0 or step == self.config.steps
+        if logged:
+            self._last_images = (x[:2].detach().cpu(), x_hat[:2].detach().cpu())
         if logged and self.exact_metric is not None and step % self.config.diagnose_every == 0:
             from proxiqa_lab.training.proxy_batch import gradient_diagnostics
 
@@ -626,6 +641,8 @@ class Trainer:
         if self.dist.is_main:
             self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
             self._log_file.flush()
+            if self._board is not None:
+                self._board.scalars(row)
         if self._pbar is not None:
             post = {"loss": f"{row['loss']:.4g}", "bpp": f"{row['bpp']:.3f}", "psnr": f"{row['psnr']:.2f}"}
             if "metric_true" in row:
@@ -648,7 +665,10 @@ class Trainer:
         if self.dist.is_main:
             self._write_metadata("running")
         # A batch whose proxy step was pending at the checkpoint logs its row after resuming.
-        self._open_log(self.step if self._pending is None else self._pending[0] - 1)
+        first_row = self.step + 1 if self._pending is None else self._pending[0]
+        self._open_log(first_row - 1)
+        if self.dist.is_main:
+            self._open_board(first_row)
         previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
         if cfg.deterministic and self.device.type == "cpu":  # on CUDA it would slow cuDNN down
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -656,7 +676,7 @@ class Trainer:
                           if self.objective.uses_proxy else None)
         try:
             if self.dist.is_main and cfg.progress:
-                from tqdm.auto import tqdm
+                from proxiqa_lab.progress import tqdm
 
                 self._pbar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.objective.name} λ={cfg.lmbda:g}",
                                   unit="step", dynamic_ncols=True)
@@ -698,6 +718,9 @@ class Trainer:
                 self._pbar.close()
             if self._log_file is not None:
                 self._log_file.close()
+            if self._board is not None:
+                self._board.close()
+                self._board = None
             torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         return Run(self.out, cfg)
 
