@@ -32,6 +32,7 @@ def proxy_vs_true(
     step: str = "step",
     columns: tuple[str, str, str, str] = ("true_mean", "true_std", "proxy_mean", "proxy_std"),
     smooth: int = 1,
+    title: str | None = None,
 ) -> Figure:
     """Fig. 7: true metric M and proxy M̂ of the training patches, mean (line) ± std (band).
 
@@ -42,8 +43,11 @@ def proxy_vs_true(
         step: the x column.
         columns: (true mean, true std, proxy mean, proxy std) column names.
         smooth: rolling-mean window over rows (1: none).
+        title: the figure's title.
     """
-    fig = Figure(figsize=(5 * len(curves), 3.6), layout="constrained")
+    fig = Figure(figsize=(5 * len(curves), 3.9 if title else 3.6), layout="constrained")
+    if title:
+        fig.suptitle(title)
     axes = np.atleast_1d(fig.subplots(1, len(curves), sharey=True))
     for ax, (title, log) in zip(axes, curves.items()):
         log = log.dropna(subset=[columns[0], columns[2]]).sort_values(step)
@@ -57,8 +61,8 @@ def proxy_vs_true(
             ax.fill_between(x, m - s, m + s, color=color, alpha=0.25, lw=0)
         ax.set(title=title, xlabel="training step")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(label)
-    axes[0].legend(loc="lower right")
+    axes[0].set_ylabel(f"{label} of the batch (mean ± std)")
+    axes[0].legend(loc="best")
     return fig
 
 
@@ -189,4 +193,38 @@ def proxy_step(patches: pd.DataFrame, label: str = "VMAF") -> Figure:
     ax.set(xlabel=f"true {label} M", ylabel=f"proxy {label} M̂", title="proxy step of Fig. 3 on one batch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmbda", metric: str = "VMAF") -> Figure:
+    """Does the proxy point the codec where the metric rises? The cosine between the proxy's gradient
+    ∂M̂/∂x̂ and the metric's exact gradient (solid), and between the plain MSE descent direction and
+    the exact gradient (dashed), during training (``log.csv``'s ``grad_cos_*`` rows).
+
+    Args:
+        logs: stacked ``log.csv`` rows (:func:`proxiqa_lab.studies.training_logs`) of runs that logged
+            the diagnostic (``diagnose_every``).
+        group, hue: columns naming a run (one colour per ``hue`` value).
+        metric: the metric's name in the labels.
+    """
+    import matplotlib
+
+    rows = logs.dropna(subset=["grad_cos_proxy"]) if "grad_cos_proxy" in logs else logs.iloc[:0]
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    if rows.empty:
+        ax.text(0.5, 0.5, "no run logged the gradient diagnostic (diagnose_every)", ha="center", va="center",
+                transform=ax.transAxes)
+    cmap = matplotlib.colormaps["viridis"]
+    hues = sorted(rows[hue].unique()) if not rows.empty else []
+    for (name, value), sub in rows.groupby([group, hue], sort=False):
+        color = cmap(0.85 * hues.index(value) / max(1, len(hues) - 1))
+        ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {hue} = {value:g}")
+        ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8, label=f"MSE, {hue} = {value:g}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(xlabel="training step", ylabel=f"cosine with the exact ∂{metric}/∂x̂",
+           title=f"Does the proxy's gradient point where {metric} rises?")
+    ax.grid(alpha=0.3)
+    if not rows.empty:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig

@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on copies of the notebooks; yields its base URL."""
+    """A JupyterLab server on copies of the notebooks; yields its base URL and its folder."""
     root = tmp_path_factory.mktemp("lab")
     for name in NOTEBOOKS:
         shutil.copy(REPO / "notebooks" / f"{name}.ipynb", root)
@@ -77,7 +77,7 @@ def lab(tmp_path_factory):
                 server.kill()
                 pytest.fail(f"JupyterLab did not start: {(root / 'jupyter.log').read_text()[-2000:]}")
             time.sleep(0.5)
-    yield base
+    yield base, root
     server.terminate()
     try:
         server.wait(timeout=20)
@@ -94,7 +94,8 @@ def browser():
         chromium.close()
 
 
-def _open(browser, base: str, name: str):
+def _open(browser, lab, name: str):
+    base = lab[0]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # a workspace of its own, reset: only this notebook is open
     page.goto(f"{base}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={TOKEN}")
@@ -206,4 +207,12 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, name):
     _run_all(page)
     assert _errors(page) == []
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    # saved as a student would, then made clean as the README says (`make clean-notebooks`)
+    page.keyboard.press("Control+s")
+    time.sleep(2)
     page.close()
+    saved = lab[1] / f"{name}.ipynb"
+    from proxiqa_lab.notebooks.hygiene import check_notebook, main as hygiene
+
+    assert check_notebook(saved)  # it holds outputs now
+    assert hygiene(["--fix", str(saved)]) == 0 and check_notebook(saved) == []

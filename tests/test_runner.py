@@ -138,3 +138,19 @@ def test_parameter_of_the_wrong_type_is_named(tmp_path, monkeypatch, capsys):
     assert main(["run-notebooks", "--notebooks", str(folder), "-p", "SEDE", "1"]) == 1
     assert "no notebook has a parameter 'SEDE'" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()  # refused before any notebook ran
+
+
+def test_clean_notebooks_repairs_what_jupyterlab_leaves(tmp_path):
+    """Outputs, counts, widget state and another kernel (as an older README had students install) are all
+    repaired by `make clean-notebooks`, so the hygiene check of `make test` passes afterwards."""
+    path = _notebook(tmp_path / "00_used.ipynb", ["print('hi')"])
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = {"display_name": "ProxIQA Lab", "language": "python", "name": "proxiqa-lab"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+    nb.cells[2].execution_count = 3
+    nbformat.write(nb, path)
+    assert any("kernel spec" in p for p in check_notebook(path)) and any("outputs" in p for p in check_notebook(path))
+    assert hygiene_main(["--fix", str(tmp_path)]) == 0
+    assert check_notebook(path) == []
+    assert nbformat.read(path, as_version=4).metadata["kernelspec"]["name"] == "python3"

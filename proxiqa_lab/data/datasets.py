@@ -266,7 +266,7 @@ def fetch(
             _fetch_from_archive(ds, url, rels, folder)
             for rel in rels:
                 manifest[rel] = _stat_key(folder / rel) + [ds.files[rel]]
-        extras = _fetch_extras(ds, folder, mirror, manifest)
+        extras = _fetch_extras(ds, folder, mirror, manifest, rehash)
     finally:
         _write_manifest(folder, manifest)
     if log is not None:
@@ -276,12 +276,12 @@ def fetch(
     return [folder / rel for rel in ds.images()]
 
 
-def _fetch_extras(ds: Dataset, folder: Path, mirror: str | None, manifest: dict) -> list[str]:
+def _fetch_extras(ds: Dataset, folder: Path, mirror: str | None, manifest: dict, rehash: bool = True) -> list[str]:
     """Copy credit/licence files when the source has them; problems only warn."""
     kept = []
     for rel, sha256 in sorted(ds.extras.items()):
         dest = folder / rel
-        if _is_verified(dest, rel, sha256, manifest, rehash=True):
+        if _is_verified(dest, rel, sha256, manifest, rehash):
             kept.append(rel)
             continue
         if mirror is None and rel not in ds.urls:

@@ -16,7 +16,8 @@ notebook                                functions
 ======================================  ==============================================
 """
 
-from proxiqa_lab.studies.adversarial import decoded_scores, image_proxy_score, pretrained_proxy, proxy_true_gap, tile_batch
+from proxiqa_lab.studies.adversarial import (decoded_scores, fooling_specs, image_proxy_score, pretrained_proxy,
+                                             proxy_true_gap, tile_batch)
 from proxiqa_lab.studies.architecture import AlternatingTrace, layer_shapes, model_summary, parameter_count
 from proxiqa_lab.studies.explorer import explorer_grid, explorer_specs
 from proxiqa_lab.studies.grid import (
@@ -78,6 +79,7 @@ __all__ = [
     "evaluate_codecs",
     "explorer_grid",
     "explorer_specs",
+    "fooling_specs",
     "ffmpeg_info",
     "grid_specs",
     "image_proxy_score",

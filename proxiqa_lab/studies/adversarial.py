@@ -53,13 +53,41 @@ def image_proxy_score(proxy: torch.nn.Module, ref: np.ndarray, dist: np.ndarray,
     return {"score": float(scores.mean()), "std": float(scores.std()), "tiles": scores, "tile": tile}
 
 
-def proxy_true_gap(log: pd.DataFrame, true: str = "true_mean", proxy: str = "proxy_mean", last: int = 5) -> dict:
-    """Mean true and proxy scores over the last ``last`` logged rows, and their gap (proxy − true)."""
-    rows = log.dropna(subset=[true, proxy]).tail(last)
+def proxy_true_gap(log: pd.DataFrame, true: str = "true_mean", proxy: str = "proxy_mean", last: int | float = 5) -> dict:
+    """Mean true and proxy scores over the last logged rows, their gap (proxy − true) and the largest
+    gap of one row.
+
+    Args:
+        log: a run's ``log.csv`` rows.
+        true, proxy: the columns of the batch means.
+        last: how many rows (an int), or which fraction of the rows (a float in (0, 1], e.g. 0.1).
+    """
+    rows = log.dropna(subset=[true, proxy])
     if rows.empty:
         raise ValueError(f"the log has no rows with both {true!r} and {proxy!r}")
+    count = max(1, round(last * len(rows))) if isinstance(last, float) else int(last)
+    rows = rows.tail(count)
     t, p = float(rows[true].mean()), float(rows[proxy].mean())
-    return {"true": t, "proxy": p, "gap": p - t}
+    return {"true": t, "proxy": p, "gap": p - t, "max_abs_gap": float((rows[proxy] - rows[true]).abs().max()),
+            "rows": int(len(rows))}
+
+
+def fooling_specs(settings, metric: str, lmbda: float, proxy_path: str) -> list:
+    """The runs of the pretrained-proxy experiment (Sec. III-C), the MSE run(s) they start from first:
+
+    * ``pretrained-proxy:<metric>`` at ``settings.fooling_alpha``: the frozen proxy, which the codec learns to fool;
+    * ``proxy:<metric>`` at the same α: the same schedule with alternating updates;
+    * ``proxy:<metric>`` at α = 0.5, the RD grid's run: alternating updates with the pixel loss kept.
+    """
+    from proxiqa_lab.studies.grid import RunSpec
+
+    specs = settings.specs([f"proxy:{metric}"], [lmbda])  # the MSE run(s), then proxy at α = 0.5
+    finetune = specs[-1].finetune
+    alpha = float(settings.fooling_alpha)
+    specs.insert(len(specs) - 1, RunSpec(f"pretrained-proxy:{metric}", lmbda, alpha, finetune,
+                                         (("proxy_init", str(proxy_path)),)))
+    specs.insert(len(specs) - 1, RunSpec(f"proxy:{metric}", lmbda, alpha, finetune))
+    return [settings.diagnosed(s) for s in specs]
 
 
 def pretrained_proxy(

@@ -59,6 +59,13 @@ class StudySettings:
         pretrain: options of the proxy pretraining of Sec. III-C.
         crop: side of the crops shown in visual comparisons.
         torch_threads: torch CPU threads (``None``: torch's default).
+        fooling_alpha: α of the pretrained-proxy experiment (Sec. III-C, notebook 02): the frozen
+            proxy and the alternating one of the same schedule. At 1 (no pixel loss) a fine-tune
+            against the frozen lab proxy fools it completely (Kodim01: proxy 103.8, true VMAF 2.3);
+            at 0.9 it is fooled by 30 points but keeps a true VMAF of 61 (reports/lab_science).
+        diagnose_every: proxy runs whose metric has an exact gradient (VMAF, VMAF-NEG, SSIM) log
+            the proxy-gradient diagnostic every this many steps (``TrainConfig.diagnose_every``);
+            it does not change what is trained, nor the run's name. 0: off.
     """
 
     profile: str
@@ -82,6 +89,8 @@ class StudySettings:
     torch_threads: int | None = None
     anchor_lmbda: float | None = None
     steps_lambdas: tuple[float, ...] | None = None
+    fooling_alpha: float = 1.0
+    diagnose_every: int = 0
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -118,9 +127,24 @@ class StudySettings:
 
         lambdas = tuple(float(v) for v in (self.lambdas if lambdas is None else lambdas))
         if self.finetune_steps is None:
-            return grid_specs(objectives, lambdas)
+            return [self.diagnosed(s) for s in grid_specs(objectives, lambdas)]
         others = [o for o in objectives if o != "mse"]
-        return mse_bases(lambdas, self.anchor_lmbda) + grid_specs(others, lambdas, finetune=True)
+        return mse_bases(lambdas, self.anchor_lmbda) + [self.diagnosed(s) for s in
+                                                         grid_specs(others, lambdas, finetune=True)]
+
+    def diagnosed(self, spec):
+        """``spec`` with ``diagnose_every`` added when its proxy's metric has an exact gradient."""
+        import dataclasses
+
+        from proxiqa_lab.metrics.differentiable import EXACT
+
+        kind, _, metric = spec.objective.partition(":")
+        if not self.diagnose_every or kind not in ("proxy", "pretrained-proxy") or metric not in EXACT:
+            return spec
+        if any(k == "diagnose_every" for k, _ in spec.overrides):
+            return spec
+        overrides = tuple(sorted((*spec.overrides, ("diagnose_every", self.diagnose_every))))
+        return dataclasses.replace(spec, overrides=overrides)
 
     def steps_plan(self, objective: str) -> StepsPlan:
         """The runs, kept steps and lr drop of the training-steps study of ``objective`` (Fig. 11).
@@ -163,6 +187,7 @@ SETTINGS: dict[str, StudySettings] = {
         pretrain={"patches_per_image": 2, "levels": 3, "epochs": 3, "images": 6},
         crop=192,
         torch_threads=1,
+        diagnose_every=4,
     ),
     # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 5 rate points.
     "lab": StudySettings(
@@ -186,6 +211,7 @@ SETTINGS: dict[str, StudySettings] = {
         # As proxiqa_lab.training.pretrain.PRETRAIN_PROFILES["lab"]: held-out PLCC about 0.9 for VMAF.
         pretrain={"patches_per_image": 1, "levels": 5, "epochs": 4, "images": None},
         crop=256,
+        diagnose_every=50,
     ),
     # The paper's protocol (Sec. III-D, IV-A): N=192, 2.1M steps, 8 rate points; needs GPUs.
     "paper": StudySettings(
@@ -206,6 +232,7 @@ SETTINGS: dict[str, StudySettings] = {
         runtime_repeats=3,
         pretrain={"patches_per_image": 16, "levels": 5, "epochs": 20, "images": None},
         crop=512,
+        diagnose_every=1000,
     ),
 }
 
