@@ -84,7 +84,7 @@ def image_row(
         ax.imshow(img)
         ax.set_title(title, fontsize=9)
         if captions and title in captions:
-            ax.set_xlabel(captions[title], fontsize=8)
+            ax.set_xlabel(captions[title], fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     return fig
@@ -118,52 +118,73 @@ def metric_vs_steps(
     group: str = "curve",
     lr_drop_step: int | None = None,
     ylabel: str = "VMAF BD-rate (%)",
+    title: str = "Fig. 11: BD-rate against training steps",
 ) -> Figure:
     """Fig. 11: a value (mean ± std error bars) against training steps, one line per group."""
-    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     for i, (name, sub) in enumerate(table.sort_values(x).groupby(group, sort=False)):
         yerr = sub[err] if err and err in sub else None
-        ax.errorbar(sub[x], sub[y], yerr=yerr, marker="o", capsize=3, ls="-" if i == 0 else "--", label=str(name))
+        ax.errorbar(sub[x], sub[y], yerr=yerr, marker="os^D"[i % 4], ms=9 - 2 * (i % 3), mfc="none" if i else None,
+                    mew=1.5, capsize=3, ls="-" if i == 0 else "--", label=str(name))
     if lr_drop_step is not None:
         ax.axvline(lr_drop_step, color="gray", ls=":", label="learning rate / 10")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set(xlabel="training steps", ylabel=ylabel)
+    ax.set(xlabel="training steps", ylabel=f"{ylabel}, mean ± std over images", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
-def normalised_times(table: pd.DataFrame, x: str = "bpp", y: str = "encode_norm", group: str = "label") -> Figure:
+def normalised_times(table: pd.DataFrame, x: str = "bpp", y: str = "encode_norm", group: str = "label",
+                     title: str = "Fig. 12: encoding time against rate, relative to 2 bpp") -> Figure:
     """Fig. 12: encoding time per rate point divided by the time at the highest rate (2 bpp)."""
-    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    for name, sub in table.sort_values(x).groupby(group, sort=False):
-        ax.plot(sub[x], sub[y], marker="o", label=str(name))
-    ax.set(xlabel="bits per pixel", ylabel="encode time / time at 2 bpp", xscale="log")
+    markers = "osD^vP*X"
+    for i, (name, sub) in enumerate(table.sort_values(x).groupby(group, sort=False)):
+        ax.plot(sub[x], sub[y], marker=markers[i % len(markers)], ms=7 - (i % 3), label=str(name))
+    ax.set(xlabel="rate (bits per pixel, log scale)", ylabel="encode time / encode time at 2 bpp", xscale="log",
+           title=title)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
 def bar_table(table: pd.DataFrame, value: str, label: str, index: str = "codec", hue: str | None = None,
-              log: bool = False, order: Sequence[str] | None = None) -> Figure:
-    """A bar chart of one column of a table (e.g. Table V's encode times)."""
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+              log: bool = False, order: Sequence[str] | None = None, title: str | None = None) -> Figure:
+    """A bar chart of one column of a table (e.g. Table V's encode times), titled ``title`` (default: ``label``)."""
+    fig = Figure(figsize=(6.5, 3.9), layout="constrained")
     ax = fig.subplots()
     pivot = table.pivot_table(index=index, columns=hue, values=value) if hue else table.set_index(index)[[value]]
     if order is not None:
         pivot = pivot.reindex([o for o in order if o in pivot.index])
-    pivot.plot.bar(ax=ax, logy=log, rot=30)
-    ax.set(ylabel=label, xlabel="")
+    pivot.plot.bar(ax=ax, logy=log, rot=30, legend=hue is not None)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
+    ax.set(ylabel=label + (" (log scale)" if log else ""), xlabel="", title=title or label)
     ax.grid(alpha=0.3, axis="y")
     return fig
 
 
+#: The paper's symbols for table columns in legends.
+SYMBOLS = {"lmbda": "λ", "alpha": "α"}
+
+#: How training-curve panels name the ``log.csv`` columns.
+LOG_LABELS = {"loss": "training loss (eq. 8 / 10, log scale)", "bpp": "rate of the batch (bpp)",
+              "psnr": "PSNR of the batch (dB, RGB)", "metric_true": "true metric of the batch",
+              "metric_proxy": "proxy score of the batch"}
+
+
 def training_curves(logs: pd.DataFrame, columns: Sequence[str] = ("loss", "bpp", "psnr"), group: str = "label",
-                    hue: str = "lmbda") -> Figure:
-    """Training curves of a grid of runs (stacked ``log.csv`` rows): one panel per column, one line per run."""
-    fig = Figure(figsize=(4.2 * len(columns), 3.4), layout="constrained")
+                    hue: str = "lmbda", title: str = "Training curves, one line per run") -> Figure:
+    """Training curves of a grid of runs (stacked ``log.csv`` rows): one panel per column, one line per run;
+    the legend sits beside the panels so that it hides no curve."""
+    fig = Figure(figsize=(4.2 * len(columns) + 2.2, 3.8), layout="constrained")
+    fig.suptitle(title)
     axes = np.atleast_1d(fig.subplots(1, len(columns)))
     styles = {name: s for name, s in zip(dict.fromkeys(logs[group]), ("-", "--", ":", "-."))}
     hues = sorted(logs[hue].unique())
@@ -173,10 +194,11 @@ def training_curves(logs: pd.DataFrame, columns: Sequence[str] = ("loss", "bpp",
     for ax, col in zip(axes, columns):
         for (name, value), sub in logs.groupby([group, hue], sort=False):
             color = cmap(hues.index(value) / max(1, len(hues) - 1))
-            ax.plot(sub["step"], sub[col], ls=styles.get(name, "-"), color=color, label=f"{name}, {hue}={value:g}")
-        ax.set(xlabel="training step", ylabel=col, yscale="log" if col == "loss" else "linear")
+            ax.plot(sub["step"], sub[col], ls=styles.get(name, "-"), color=color,
+                    label=f"{name}, {SYMBOLS.get(hue, hue)} = {value:g}")
+        ax.set(xlabel="training step", ylabel=LOG_LABELS.get(col, col), yscale="log" if col == "loss" else "linear")
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="best")
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
@@ -219,8 +241,9 @@ def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmb
     hues = sorted(rows[hue].unique()) if not rows.empty else []
     for (name, value), sub in rows.groupby([group, hue], sort=False):
         color = cmap(0.85 * hues.index(value) / max(1, len(hues) - 1))
-        ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {hue} = {value:g}")
-        ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8, label=f"MSE, {hue} = {value:g}")
+        h = SYMBOLS.get(hue, hue)
+        ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {h} = {value:g}")
+        ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8, label=f"MSE direction, {h} = {value:g}")
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xlabel="training step", ylabel=f"cosine with the exact ∂{metric}/∂x̂",
            title=f"Does the proxy's gradient point where {metric} rises?")

@@ -128,7 +128,7 @@ class AlphaLambdaExplorer:
     def _build_figure(self) -> None:
         from matplotlib.ticker import MaxNLocator
 
-        from proxiqa_lab.evaluation.plots import _label
+        from proxiqa_lab.evaluation.plots import _label, axis_label
 
         self.ax_rd, self.ax_text, self.ax_crop = self.figure.subplots(1, 3, width_ratios=[1.3, 0.8, 1.0])
         cmap = matplotlib.colormaps["viridis"]
@@ -140,7 +140,7 @@ class AlphaLambdaExplorer:
                             mfc=color if i == 0 else "none", mew=1.5, label=f"α = {alpha:g}")
         (self.marker,) = self.ax_rd.plot([], [], "o", ms=18, mfc="none", mec="red", mew=2.5, label="selected")
         label = _label(self.metric)
-        self.ax_rd.set(xlabel="rate (bits per pixel)", ylabel=f"{label} (Kodak image)",
+        self.ax_rd.set(xlabel="rate (bits per pixel)", ylabel=f"{axis_label(self.metric)}, one image",
                        title=f"{label} against rate, one line per α")
         self.ax_rd.xaxis.set_major_locator(MaxNLocator(nbins=4))
         self.ax_rd.ticklabel_format(axis="both", style="plain", useOffset=False)

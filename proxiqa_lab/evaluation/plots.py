@@ -26,6 +26,16 @@ def _label(metric: str) -> str:
         return metric
 
 
+#: Units of the metrics on plot axes.
+UNITS = {"psnr_avg": "dB", "psnr": "dB", "vmaf": "0–100", "vmaf_neg": "0–100"}
+
+
+def axis_label(metric: str) -> str:
+    """A metric's axis label with its unit: ``"PSNR (dB)"``, ``"VMAF (0–100)"``, ``"SSIM"``."""
+    unit = UNITS.get(metric)
+    return f"{_label(metric)} ({unit})" if unit else _label(metric)
+
+
 def _curves(curves_or_df, metric: str, image: str | None) -> dict[str, tuple[list[float], list[float]]]:
     """{codec: (bpp, metric)} from a tidy table, RD dicts, or CompressAI JSON files/documents."""
     out = {}
@@ -59,7 +69,8 @@ def _curves(curves_or_df, metric: str, image: str | None) -> dict[str, tuple[lis
 
 
 def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None = None,
-            title: str | None = None, image: str | None = None, figsize=(5.0, 3.8)) -> Figure:
+            title: str | None = None, image: str | None = None, figsize=(5.0, 3.8),
+            dataset: str | None = None) -> Figure:
     """Plot RD curves (bpp vs metric), one line with markers per codec, and save PNG + SVG.
 
     Args:
@@ -70,9 +81,10 @@ def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None =
         metric: the y-axis metric (e.g. "vmaf").
         out_path_stem: where to save, without suffix: writes ``<stem>.png`` and ``<stem>.svg``.
             None: do not save.
-        title: figure title (default: the metric, and the image if given).
+        title: figure title (default: the metric against rate, for the image or the mean over ``dataset``).
         image: plot one image's curves (as the paper's Fig. 8 does) instead of the mean.
         figsize: inches.
+        dataset: the images' dataset, named in the default title.
 
     Returns:
         The matplotlib Figure.
@@ -88,12 +100,19 @@ def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None =
         palette = sns.color_palette("colorblind", len(curves))
         markers = "osD^vP*Xph"
         for i, (name, (bpp, values)) in enumerate(curves.items()):
-            ax.plot(bpp, values, marker=markers[i % len(markers)], markersize=4, linewidth=1.5,
-                    color=palette[i], label=name)
-        ax.set_xlabel("Rate (bpp)")
-        ax.set_ylabel(_label(metric))
-        ax.set_title(title or (f"{_label(metric)}: {image}" if image else _label(metric)))
-        ax.legend(frameon=True, fontsize="small")
+            # sizes shrink and faces empty along the list, so a curve drawn over another leaves it visible
+            ax.plot(bpp, values, marker=markers[i % len(markers)], markersize=max(3.5, 8 - 1.5 * (i % 4)),
+                    mfc=palette[i] if i % 2 == 0 else "none", mew=1.3, linewidth=1.5,
+                    ls=("-", "--", "-.", ":")[i % 4], color=palette[i], label=name)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.ticklabel_format(axis="both", style="plain", useOffset=False)
+        ax.set_xlabel("rate (bits per pixel)")
+        ax.set_ylabel(axis_label(metric))
+        where = image or (f"{dataset} (mean over the images)" if dataset else "mean over the images")
+        ax.set_title(title or f"{_label(metric)} against rate, {where}")
+        ax.legend(frameon=True, fontsize="small", loc="best")
     if out_path_stem is not None:
         stem = Path(out_path_stem)
         stem.parent.mkdir(parents=True, exist_ok=True)

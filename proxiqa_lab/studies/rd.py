@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from proxiqa_lab.evaluation.bdrate import DEFAULT_METHOD
+
 if TYPE_CHECKING:
     from proxiqa_lab.evaluation import RDCache
 
@@ -63,7 +65,7 @@ def evaluate_codecs(codecs: Sequence, images: Mapping[str, np.ndarray], metrics:
     return pd.concat(frames, ignore_index=True).assign(dataset=dataset)
 
 
-def bd_study(df: pd.DataFrame, baseline: str, metrics: Sequence[str], method: str = "cubic") -> RDStudy:
+def bd_study(df: pd.DataFrame, baseline: str, metrics: Sequence[str], method: str = DEFAULT_METHOD) -> RDStudy:
     """Per-image BD-rates of every codec of ``df`` against ``baseline`` and their mean ± std.
 
     BD-rates that cannot be computed (curves that do not overlap, too few distinct points)
@@ -160,7 +162,7 @@ def rd_study(
     baseline: str,
     data_root: str | None = None,
     progress: bool = False,
-    method: str = "cubic",
+    method: str = DEFAULT_METHOD,
     cache: RDCache | None = None,
 ) -> dict[str, RDStudy]:
     """Evaluate codecs on the first images of each dataset and compute BD-rates per dataset.

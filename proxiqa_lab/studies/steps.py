@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from proxiqa_lab.evaluation.bdrate import DEFAULT_METHOD
+
 
 def training_steps_study(
     grid: pd.DataFrame,
@@ -16,7 +18,7 @@ def training_steps_study(
     baseline_step: int | None = None,
     metric: str = "vmaf",
     progress: bool = False,
-    method: str = "cubic",
+    method: str = DEFAULT_METHOD,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """BD-rate of ``objective`` after each kept step, against two MSE baselines (Fig. 11).
 
