@@ -28,6 +28,7 @@ __all__ = [
     "proxy_loss",
     "rate_loss",
     "rd_loss",
+    "slope_loss",
     "ssim_ld_loss",
     "ssim_loss",
     "total_loss",
@@ -112,6 +113,24 @@ def metric_loss(m_hat: Tensor, m: Tensor) -> Tensor:
     if m.shape != m_hat.shape:
         raise ValueError(f"m_hat and m must have the same shape, got {tuple(m_hat.shape)} and {tuple(m.shape)}")
     return (m_hat - m).pow(2).mean()
+
+
+def slope_loss(m_hat: Tensor, m_hat_probe: Tensor, m: Tensor, m_probe: Tensor) -> Tensor:
+    r"""Slope term of the proxy step: :math:`\|(\hat M' - \hat M) - (M' - M)\|_2^2`, batch mean.
+
+    Eq. (11) fits the proxy's *level*; the codec uses only its *slope*. For pairs that share the
+    reference and differ only in the reconstruction (a reconstruction and a perturbed copy of it,
+    ``proxiqa_lab.training.proxy_batch``), this asks the proxy's change to equal the true change.
+
+    Args:
+        m_hat, m_hat_probe: the proxy's scores of the reconstructions and of their probes, (N,).
+        m, m_probe: the true scores of the same pairs, (N,).
+    """
+    for name, t in (("m_hat", m_hat), ("m_hat_probe", m_hat_probe), ("m", m), ("m_probe", m_probe)):
+        _check_tensor(t, name)
+    if not (m_hat.shape == m_hat_probe.shape == m.shape == m_probe.shape):
+        raise ValueError(f"slope_loss needs four tensors of one shape, got {[tuple(t.shape) for t in (m_hat, m_hat_probe, m, m_probe)]}")
+    return ((m_hat_probe - m_hat) - (m_probe - m)).pow(2).mean()
 
 
 def ssim_loss(x: Tensor, x_hat: Tensor) -> Tensor:

@@ -119,6 +119,8 @@ def test_proxy_init_starts_the_alternating_proxy(tmp_path):
         ({"objective": "proxy:vmaf", "proxy_steps": 0}, "proxy_steps must be >= 1"),
         ({"objective": "proxy:ms_ssim", "diagnose_every": 10}, "exact gradient"),
         ({"objective": "mse", "proxy_abs": True}, "proxy_abs"),
+        ({"objective": "proxy:vmaf", "proxy_slope_weight": 1.0}, "set proxy_probes too"),
+        ({"objective": "proxy:vmaf", "proxy_slope_weight": -1.0, "proxy_probes": ["noise"]}, ">= 0"),
     ],
 )
 def test_recipe_options_are_checked_before_any_work(tmp_path, overrides, needle):
@@ -132,3 +134,23 @@ def test_a_run_stored_before_the_recipe_fields_resumes():
     stored = {k: v for k, v in TrainConfig().to_dict().items() if not k.startswith(("proxy_", "diagnose"))}
     assert config_diff(stored, TrainConfig().to_dict()) == []
     assert config_diff(stored, TrainConfig(proxy_steps=2).to_dict()) == ["proxy_steps"]
+
+
+def test_slope_loss_compares_changes_not_levels():
+    from proxiqa_lab.losses import slope_loss
+
+    m, m_probe = torch.tensor([50.0, 70.0]), torch.tensor([53.0, 69.0])
+    # a proxy off by a constant has the right slopes: no slope loss
+    assert float(slope_loss(m + 10, m_probe + 10, m, m_probe)) == 0.0
+    # a proxy that does not move between a reconstruction and its probe misses the change
+    assert float(slope_loss(m, m, m, m_probe)) == pytest.approx((9 + 1) / 2)
+    with pytest.raises(ValueError, match="one shape"):
+        slope_loss(m, m[:1], m, m_probe)
+
+
+def test_slope_weight_changes_the_proxy_step(tmp_path):
+    kw = dict(objective=torch_psnr, m_bar=60.0, proxy_probes=["noise", "blur"], **{**FAST, "steps": 3})
+    plain = train("smoke", out=tmp_path / "plain", **kw).log
+    sloped = train("smoke", out=tmp_path / "sloped", proxy_slope_weight=10.0, **kw).log
+    assert plain["loss"][0] == sloped["loss"][0]  # the same first codec step
+    assert not plain["metric_loss"].equals(sloped["metric_loss"])

@@ -82,6 +82,9 @@ class TrainConfig:
             batch (the released code: about 0.5).
         proxy_warmup: proxy-only steps on the starting codec's reconstructions before the
             alternation begins (a fine-tune otherwise starts against an untrained proxy).
+        proxy_slope_weight: weight of the slope term (``losses.slope_loss``) added to eq. (11):
+            each probe's change of proxy score must match its change of true score. Needs
+            ``proxy_probes``.
         diagnose_every: every this many steps (on logged steps), log the cosine between the proxy's
             gradient and the metric's exact gradient (``grad_cos_proxy``), the same for the MSE
             gradient (``grad_cos_mse``) and their norm ratio; 0 turns it off. Needs a metric with a
@@ -125,6 +128,7 @@ class TrainConfig:
     proxy_probes: list[str] = field(default_factory=list)
     proxy_pristine: float = 0.0
     proxy_warmup: int = 0
+    proxy_slope_weight: float = 0.0
     diagnose_every: int = 0
     deterministic: bool = True
     progress: bool = True
@@ -155,7 +159,7 @@ class TrainConfig:
         integers = ("N", "M", "steps", "batch_size", "patch_size", "crop_size", "seed", "checkpoint_every",
                     "log_every", "lr_drop_step", "proxy_steps", "proxy_warmup", "diagnose_every")
         for name in ("lmbda", "alpha", "lr", "proxy_lr", "aux_lr", "lr_drop_factor", "m_bar", "metric_scale",
-                     "grad_clip", "proxy_pristine", *integers):
+                     "grad_clip", "proxy_pristine", "proxy_slope_weight", *integers):
             value = getattr(self, name)
             optional = name in ("m_bar", "metric_scale", "grad_clip", "M", "lr_drop_step")
             kind = numbers.Integral if name in integers else numbers.Real
@@ -204,12 +208,16 @@ class TrainConfig:
         need(self.diagnose_every >= 0, f"diagnose_every must be >= 0 (0: off), got {self.diagnose_every}")
         need(0 <= self.proxy_pristine <= 1, f"proxy_pristine must be a probability in [0, 1], got {self.proxy_pristine}")
         need(isinstance(self.proxy_abs, bool), f"proxy_abs must be true or false, got {self.proxy_abs!r}")
+        need(self.proxy_slope_weight >= 0, f"proxy_slope_weight must be >= 0, got {self.proxy_slope_weight}")
+        need(not self.proxy_slope_weight or bool(self.proxy_probes),
+             "proxy_slope_weight compares probes with their reconstructions: set proxy_probes too")
         from proxiqa_lab.training.proxy_batch import check_probes
 
         check_probes(self.proxy_probes)
         objective = parse_objective(self.objective, m_bar=self.m_bar, need_callable=False)
         tunes_proxy = {"proxy_steps": self.proxy_steps != 1, "proxy_probes": bool(self.proxy_probes),
-                       "proxy_pristine": self.proxy_pristine > 0, "proxy_warmup": self.proxy_warmup > 0}
+                       "proxy_pristine": self.proxy_pristine > 0, "proxy_warmup": self.proxy_warmup > 0,
+                       "proxy_slope_weight": self.proxy_slope_weight > 0}
         set_here = [k for k, v in tunes_proxy.items() if v]
         need(objective.trains_proxy or not set_here,
              f"{', '.join(set_here)} change(s) the proxy step of eq. (11), which only 'proxy:*' objectives take; "

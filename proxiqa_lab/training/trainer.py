@@ -499,13 +499,20 @@ class Trainer:
         self.proxy_optimizer.step()
         return float(loss.detach())
 
-    def proxy_step(self, x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor) -> float:
-        """One ProxIQA update on the latest reconstructions and their true scores, eq. (11)."""
-        from proxiqa_lab.losses import metric_loss
+    def proxy_step(self, x: torch.Tensor, x_hat: torch.Tensor, m: torch.Tensor, n: int | None = None) -> float:
+        """One ProxIQA update on the latest reconstructions and their true scores, eq. (11).
+
+        With probes in the batch (the first ``n`` pairs are the codec's, the next ``n`` their probes)
+        and ``proxy_slope_weight``, the loss adds the slope term of :func:`~proxiqa_lab.losses.slope_loss`.
+        """
+        from proxiqa_lab.losses import metric_loss, slope_loss
 
         self.proxy_optimizer.zero_grad(set_to_none=True)
         m_hat = self.proxy_ddp(x, x_hat)
-        loss = metric_loss(m_hat, m.to(device=m_hat.device, dtype=m_hat.dtype))
+        m = m.to(device=m_hat.device, dtype=m_hat.dtype)
+        loss = metric_loss(m_hat, m)
+        if self.config.proxy_slope_weight and self.config.proxy_probes and n:
+            loss = loss + self.config.proxy_slope_weight * slope_loss(m_hat[:n], m_hat[n:2 * n], m[:n], m[n:2 * n])
         loss.backward()
         self.proxy_optimizer.step()
         return float(loss.detach())
@@ -541,7 +548,7 @@ class Trainer:
                 row["metric_loss"] = self.fused_proxy_step(m_hat, m)
             else:
                 for _ in range(self.config.proxy_steps):
-                    row["metric_loss"] = self.proxy_step(x, x_hat, m)
+                    row["metric_loss"] = self.proxy_step(x, x_hat, m, row.get("_n"))
             self._check_finite(step, {"metric_loss": row["metric_loss"]})
         self._write(row)
 
@@ -613,10 +620,11 @@ class Trainer:
             x = next(self.loader).to(self.device, non_blocking=True)
             with torch.no_grad():
                 x_hat = self.codec_ddp(x)["x_hat"].clamp(0, 1)
+            n = x.shape[0]
             x, x_hat = self.proxy_pairs(x, x_hat)
             m = self._metric(x, x_hat)
             for _ in range(self.config.proxy_steps):
-                loss = self.proxy_step(x, x_hat, m)
+                loss = self.proxy_step(x, x_hat, m, n)
         return loss
 
     # ------------------------------------------------------------------ log
