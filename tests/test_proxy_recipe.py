@@ -32,14 +32,14 @@ class ExactVMAF(torch.nn.Module):
 @pytest.fixture
 def batch():
     torch.manual_seed(0)
-    x = torch.rand(4, 3, 32, 32) * 0.8 + 0.1
+    x = torch.rand(6, 3, 32, 32) * 0.8 + 0.1
     return x, (x + 0.03 * torch.randn_like(x)).clamp(0, 1)
 
 
 def test_probes_move_each_patch_by_a_bounded_rms(batch):
     x, x_hat = batch
     proxy = ProxIQANet(patch_size=32)
-    copies = probes(x, x_hat, ["grad", "sharpen", "blur", "noise"], proxy)
+    copies = probes(x, x_hat, ["grad", "sharpen", "blur", "noise", "source", "contrast"], proxy)
     assert copies.shape == x_hat.shape and copies.min() >= 0 and copies.max() <= 1
     rms = (copies - x_hat).pow(2).mean(dim=(1, 2, 3)).sqrt()
     assert ((rms > 0) & (rms <= PROBE_RMS[1] + 1e-6)).all()
@@ -57,8 +57,9 @@ def test_grad_probe_raises_the_proxy_score(batch):
 def test_proxy_batch_keeps_the_reconstructions_first(batch):
     x, x_hat = batch
     xs, hats = proxy_batch(x, x_hat, ["noise"], pristine=1.0)
-    assert xs.shape[0] == hats.shape[0] == 2 * 4 + 1
-    assert torch.equal(hats[:4], x_hat) and torch.equal(xs[:4], x)
+    n = x.shape[0]
+    assert xs.shape[0] == hats.shape[0] == 2 * n + 1
+    assert torch.equal(hats[:n], x_hat) and torch.equal(xs[:n], x)
     assert torch.equal(hats[-1], x[0]) and torch.equal(xs[-1], x[0])  # the pristine pair
     assert proxy_batch(x, x_hat)[1] is x_hat  # no recipe: the codec's pairs only
 
