@@ -22,7 +22,7 @@ from pathlib import Path
 
 from proxiqa_lab.fileio import atomic_write_text
 from proxiqa_lab.paths import runs_root
-from proxiqa_lab.studies import RunSpec, explorer_specs, settings_for
+from proxiqa_lab.studies import RunSpec, explorer_specs, fooling_specs, settings_for
 from proxiqa_lab.studies.adversarial import pretrained_proxy
 from proxiqa_lab.training import load_run, make_config
 
@@ -31,17 +31,15 @@ def notebook_runs(metric: str = "vmaf", lmbda_02: float = 0.025) -> dict[str, li
     """The runs each lab notebook trains or reuses, in notebook order (as the notebooks build them)."""
     lab = settings_for("lab")
     proxy = str(runs_root() / "lab" / f"pretrained-proxy-{metric}-p{make_config('lab').patch_size}-nall-s0.pt")
-    specs_02 = lab.specs([f"proxy:{metric}"], [lmbda_02])
-    pretrained = RunSpec(f"pretrained-proxy:{metric}", lmbda_02, finetune=True, overrides=(("proxy_init", proxy),))
     return {
         "00_quickstart": lab.specs(["mse"], [lab.anchor_lmbda]),
         "01_proxiqa_architecture": [],
-        "02_pretrained_proxy_failure": [proxy, *specs_02, pretrained],
+        "02_pretrained_proxy_failure": [proxy, *fooling_specs(lab, metric, lmbda_02, proxy)],
         "03_alternating_training": lab.specs(lab.objectives),
         "04_rate_distortion": lab.specs(lab.objectives),
         "05_limitations_ssim": lab.specs(["mse", "ssim", "proxy:ssim", "ssim+ld"]),
         "06_training_steps": lab.steps_plan("proxy:vmaf").specs,
-        "07_alpha_lambda_explorer": explorer_specs(lab.alphas, lab.explorer_lambdas, f"proxy:{metric}",
+        "07_alpha_lambda_explorer": explorer_specs(lab.alphas, lab.explorer_lambdas, lab.explorer_objective,
                                                    lab.finetune_steps is not None, lab.anchor_lmbda),
         "08_runtime": lab.specs(["mse", "proxy:vmaf"]),
     }

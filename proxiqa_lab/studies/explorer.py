@@ -42,7 +42,7 @@ def explorer_grid(
     :meth:`~proxiqa_lab.studies.StudySettings.specs`); otherwise each trains from scratch.
 
     Every decoded image is scored by the true metrics (one libvmaf call for the whole grid)
-    and by the run's own final proxy (mean over tiles, see
+    and, for proxy objectives, by the run's own final proxy (mean over tiles, see
     :func:`proxiqa_lab.studies.adversarial.image_proxy_score`). A centre crop of each decoded
     image is written to ``out_dir/crops/`` for the explorer.
 
@@ -69,11 +69,13 @@ def explorer_grid(
         data = codec.encode(image, codec.points[0])
         rec = codec.decode(data, codec.points[0])
         decoded.append(rec)
-        proxy, _ = load_checkpoint(Path(r["run"]) / "proxy.pt", device="cpu")
+        proxy_file = Path(r["run"]) / "proxy.pt"  # direct:* runs have none
+        proxy = load_checkpoint(proxy_file, device="cpu")[0] if proxy_file.is_file() else None
         path = crops_dir / f"alpha{r['alpha']:g}_lmbda{r['lmbda']:g}.png"
         save_image(crop(rec, crop_size), path, overwrite=True)
         rows.append({"alpha": r["alpha"], "lmbda": r["lmbda"], "bpp": 8 * len(data) / (image.shape[0] * image.shape[1]),
-                     "proxy": image_proxy_score(proxy, image, rec)["score"], "crop": str(path), "run": r["run"]})
+                     "proxy": image_proxy_score(proxy, image, rec)["score"] if proxy is not None else np.nan,
+                     "crop": str(path), "run": r["run"]})
     scores = score(np.stack([image] * len(decoded)), np.stack(decoded), metrics=tuple(metrics))
     table = pd.DataFrame(rows)
     for m in metrics:

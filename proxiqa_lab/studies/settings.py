@@ -63,6 +63,7 @@ class StudySettings:
             proxy and the alternating one of the same schedule. At 1 (no pixel loss) a fine-tune
             against the frozen lab proxy fools it completely (Kodim01: proxy 103.8, true VMAF 2.3);
             at 0.9 it is fooled by 30 points but keeps a true VMAF of 61 (reports/lab_science).
+        explorer_objective: the objective of the α × λ explorer grid (notebook 07).
         diagnose_every: proxy runs whose metric has an exact gradient (VMAF, VMAF-NEG, SSIM) log
             the proxy-gradient diagnostic every this many steps (``TrainConfig.diagnose_every``);
             it does not change what is trained, nor the run's name. 0: off.
@@ -91,6 +92,7 @@ class StudySettings:
     steps_lambdas: tuple[float, ...] | None = None
     fooling_alpha: float = 1.0
     diagnose_every: int = 0
+    explorer_objective: str = "proxy:vmaf"
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -200,8 +202,12 @@ SETTINGS: dict[str, StudySettings] = {
         eval_images={"kodak": None, "wikipedia24": None},
         classical_codecs=("jpeg", "jpeg2000", "hevc444", "hevc420"),
         classical_points=PAPER_POINTS,
-        alphas=(0.0, 0.5, 1.0),  # 3 α x 2 λ explorer models, 4 of them new fine-tunes
-        explorer_lambdas=(0.0067, 0.0932),  # rate points of the RD grid: its MSE and α=0.5 runs are reused
+        # The explorer shows what α does when the metric term has a useful gradient: exact VMAF
+        # (the lab proxy's gradient carries almost none, notebook 03). 3 α x 3 λ; the α = 0.5 runs
+        # are the lab science curves', the λ = 0.025 ones its screen's (reports/lab_science).
+        alphas=(0.5, 0.8, 0.95),
+        explorer_lambdas=(0.0067, 0.025, 0.0932),
+        explorer_objective="direct:vmaf",
         explorer_steps=None,
         keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
         lr_drop_step=5600,
