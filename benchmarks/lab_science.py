@@ -38,16 +38,29 @@ LABELS = {"psnr_avg": "PSNR_avg", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "vmaf": 
 DIAG = (("diagnose_every", 50),)
 CONTROL = "MSE, equal steps"
 
-#: The arms, in training order. Curve arms first: they are the headline comparison.
+#: The arms, in training order: the headline curves, the α sweep, the proxy recipes that could
+#: teach the slope, Table IV, the longer schedule, then the rest of the screen (at λ = 0.025).
+SLOPE_PROBES = ("proxy_probes", ["source", "contrast", "sharpen", "noise", "grad"])
 ARMS = [
     Arm(CONTROL, "mse", lambdas=CURVE_LAMBDAS),
     Arm("VMAF_p α=0.5 (kit)", "proxy:vmaf", 0.5, CURVE_LAMBDAS, options=DIAG),
     Arm("VMAF_direct α=0.5", "direct:vmaf", 0.5, CURVE_LAMBDAS),
-    # the screen, at λ = 0.025
-    Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8),
-    Arm("VMAF_direct α=0.95", "direct:vmaf", 0.95),
+    Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8, CURVE_LAMBDAS),
+    Arm("VMAF_direct α=0.95", "direct:vmaf", 0.95, CURVE_LAMBDAS),
     Arm("VMAF_p α=0.8", "proxy:vmaf", 0.8, options=DIAG),
     Arm("VMAF_p α=0.95", "proxy:vmaf", 0.95, options=DIAG),
+    Arm("VMAF_p slope recipe", "proxy:vmaf",
+        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
+    Arm("VMAF_p slope recipe α=0.95", "proxy:vmaf", 0.95,
+        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
+    # Table IV at the curve λ: SSIM_p against SSIM + L_d (eq. 13)
+    Arm("SSIM_p α=0.5 (kit)", "proxy:ssim", 0.5, CURVE_LAMBDAS, options=DIAG),
+    Arm("SSIM+L_d α=0.5", "ssim+ld", 0.5, CURVE_LAMBDAS),
+    # twice as long
+    Arm("MSE, 3000 steps", "mse", lambdas=CURVE_LAMBDAS, steps=3000),
+    Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
+    Arm("VMAF_direct α=0.5, 3000 steps", "direct:vmaf", steps=3000),
+    # the rest of the screen
     Arm("VMAF_p proxy lr 1e-4", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-4),)),
     Arm("VMAF_p proxy lr 1e-2", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-2),)),
     Arm("VMAF_p 4 proxy steps", "proxy:vmaf", options=DIAG + (("proxy_steps", 4),)),
@@ -56,17 +69,6 @@ ARMS = [
     Arm("VMAF_p proxy warm-up", "proxy:vmaf", options=DIAG + (("proxy_warmup", 300),)),
     Arm("VMAF_p grad probes + warm-up", "proxy:vmaf",
         options=DIAG + (("proxy_probes", ["grad"]), ("proxy_warmup", 300))),
-    Arm("VMAF_p all probes + warm-up", "proxy:vmaf",
-        options=DIAG + (("proxy_probes", ["grad", "sharpen", "blur", "noise"]), ("proxy_warmup", 300))),
-    Arm("VMAF_p all probes + slope loss + warm-up", "proxy:vmaf",
-        options=DIAG + (("proxy_probes", ["grad", "sharpen", "blur", "noise"]), ("proxy_slope_weight", 10.0),
-                        ("proxy_warmup", 300))),
-    Arm("MSE, 3000 steps", "mse", lambdas=CURVE_LAMBDAS, steps=3000),
-    Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
-    Arm("VMAF_direct α=0.5, 3000 steps", "direct:vmaf", steps=3000),
-    # Table IV at the curve λ: SSIM_p against SSIM + L_d (eq. 13) and SSIM alone (eq. 14)
-    Arm("SSIM_p α=0.5 (kit)", "proxy:ssim", 0.5, CURVE_LAMBDAS, options=DIAG),
-    Arm("SSIM+L_d α=0.5", "ssim+ld", 0.5, CURVE_LAMBDAS),
 ]
 
 

@@ -176,11 +176,15 @@ def test_plot_rd_saves_png_and_svg(jpeg_table, tmp_path):
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["jpeg", "jpeg-copy"]
-    assert ax.get_xlabel() == "Rate (bpp)" and len(ax.lines[0].get_xdata()) == 4
+    assert ax.get_xlabel() == "rate (bits per pixel)" and ax.get_ylabel() == "VMAF (0–100)"
+    assert len(ax.lines[0].get_xdata()) == 4
     assert (tmp_path / "plots" / "rd_vmaf.png").read_bytes()[:4] == b"\x89PNG"
     assert b"<svg" in (tmp_path / "plots" / "rd_vmaf.svg").read_bytes()[:500]
     one = plot_rd(df, "psnr_avg", None, image="face")
     assert len(one.axes[0].lines[0].get_xdata()) == 4
+    assert one.axes[0].get_ylabel() == "PSNR (dB)" and "face" in one.axes[0].get_title()
+    # no offset notation: the tick labels are the rates themselves
+    assert not one.axes[0].xaxis.get_major_formatter().get_offset()
     with pytest.raises(ValueError, match="metric 'ssim' not in"):
         plot_rd(df, "ssim", None)
 
