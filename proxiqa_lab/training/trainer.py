@@ -24,9 +24,11 @@ How step (ii) is scheduled:
   (x, x̂, M), so a resumed run equals an uninterrupted one.
 * under DDP without overlap: codec step, metric, then a separate proxy step (gradients averaged).
 
-The run folder holds ``config.json``, ``run.json`` (metadata), ``log.csv``, ``checkpoints/last.pt``
-(written atomically every ``checkpoint_every`` steps), ``checkpoints/step_<K>.pt`` for the steps in
-``keep_checkpoints_at``, and at the end ``model.pt`` (codec after ``update()``) and ``proxy.pt``.
+The run folder (:mod:`proxiqa_lab.training.runs`) holds ``config.json``, ``run.json`` (metadata),
+``log.csv``, ``tensorboard/``, ``checkpoints/last.pt`` (written atomically every
+``checkpoint_every`` steps), ``checkpoints/step_<K>.pt`` for the steps in ``keep_checkpoints_at``,
+and at the end ``model.pt`` (codec after ``update()``) and ``proxy.pt``. What a run starts from
+is checked by :func:`proxiqa_lab.training.sources.preflight` before the folder is touched.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import random
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,82 +54,13 @@ from proxiqa_lab.errors import CheckpointError, TrainingError
 from proxiqa_lab.fileio import atomic_open, atomic_write_text
 from proxiqa_lab.training import distributed as ddp
 from proxiqa_lab.training.checkpointing import atomic_save, load_state, plain, rng_state, run_lock, set_rng_state
-from proxiqa_lab.training.config import TrainConfig, config_diff, make_config
+from proxiqa_lab.training.config import TrainConfig, make_config
 from proxiqa_lab.training.objectives import MetricFn, Objective, codec_loss, default_metric_scale, parse_objective
+from proxiqa_lab.training.runs import LOG_COLUMNS, Run, default_out, load_run, prepare_out
+from proxiqa_lab.training.sources import load_init_checkpoint, load_proxy, preflight, resolve_data
 
 __all__ = ["LOG_COLUMNS", "Run", "Trainer", "load_run", "train"]
 
-#: Columns of ``log.csv``. ``metric_*`` are batch means and standard deviations (Fig. 7 bands);
-#: ``mse`` is on the [0, 1] scale; ``psnr`` is the batch's RGB PSNR with x̂ clamped to [0, 1];
-#: ``grad_*`` are the proxy-gradient diagnostics (``proxy_batch.gradient_diagnostics``), on the
-#: rows of ``diagnose_every``.
-LOG_COLUMNS = (
-    "step", "loss", "bpp", "mse", "psnr", "proxy_loss", "metric_loss",
-    "metric_true", "metric_true_std", "metric_proxy", "metric_proxy_std", "aux_loss", "lr", "seconds",
-    "grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy",
-)
-
-
-@dataclass
-class Run:
-    """A training run folder.
-
-    Attributes:
-        out: the run folder.
-        config: its :class:`TrainConfig`.
-    """
-
-    out: Path
-    config: TrainConfig
-
-    @property
-    def log(self):
-        """``log.csv`` as a pandas DataFrame."""
-        import pandas as pd
-
-        path = self.out / "log.csv"
-        return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(LOG_COLUMNS))
-
-    @property
-    def model_path(self) -> Path | None:
-        """``model.pt`` (the codec after ``update()``), once the run is complete."""
-        path = self.out / "model.pt"
-        return path if path.is_file() else None
-
-    @property
-    def proxy_path(self) -> Path | None:
-        path = self.out / "proxy.pt"
-        return path if path.is_file() else None
-
-    @property
-    def metadata(self) -> dict:
-        path = self.out / "run.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-    @property
-    def train_seconds(self) -> float:
-        """Wall time of the training steps, summed over resumes: ``run.json`` of a complete run,
-        else ``checkpoints/last.pt``; NaN when neither records it (runs from older versions)."""
-        meta = self.metadata
-        if meta.get("status") == "complete" and "train_seconds" in meta:
-            return float(meta["train_seconds"])
-        path = self.out / "checkpoints" / "last.pt"
-        return float(load_state(path).get("elapsed", math.nan)) if path.is_file() else math.nan
-
-    @property
-    def step(self) -> int:
-        """Step of ``checkpoints/last.pt`` (0 if none)."""
-        path = self.out / "checkpoints" / "last.pt"
-        return int(load_state(path)["step"]) if path.is_file() else 0
-
-
-def load_run(out: str | os.PathLike) -> Run:
-    """Open a run folder written by :func:`train`."""
-    out = Path(out)
-    path = out / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(out)!r} is not a training run folder (no config.json)")
-    return Run(out, TrainConfig.from_dict(json.loads(path.read_text())))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -141,77 +73,6 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def data_seed(seed: int, rank: int) -> int:
     """Each DDP rank draws different patches; rank 0 uses ``seed`` itself."""
     return seed + 7919 * rank
-
-
-def resolve_data(data: str, root: str | None) -> tuple[Any, str]:
-    """Training sources for ``config.data`` and a description of them for the run metadata."""
-    from proxiqa_lab import data as D
-    from proxiqa_lab.errors import DataNotFoundError
-
-    if data == "samples":
-        return D.sample_images(), D.SAMPLE_IMAGES_LABEL
-    if data in ("auto", "training"):
-        try:
-            files = D.training_files(root)
-            return files, f"training_files(): bsds500 train+val and unsplash_x4 ({len(files)} images)"
-        except DataNotFoundError:
-            if data == "training":
-                raise
-            return D.sample_images(), f"{D.SAMPLE_IMAGES_LABEL} (no training dataset found under the data root)"
-    files: list[Path] = []
-    for item in data.split(","):
-        name, _, split = item.strip().partition(":")
-        files += D.dataset_files(name, root, split or None)
-    return files, f"datasets {data} ({len(files)} images)"
-
-
-def load_init_checkpoint(config: TrainConfig) -> tuple[torch.nn.Module, str]:
-    """The codec of ``config.init_checkpoint`` (a ``model.pt`` or a run folder), checked against the
-    run's architecture, and a note for the run's metadata."""
-    from proxiqa_lab.models import load_checkpoint
-
-    path = Path(config.init_checkpoint)
-    if path.is_dir():
-        path = path / "model.pt"
-    model, extra = load_checkpoint(path, device="cpu")
-    want = {"N": config.N} if config.architecture == "bls" else {"N": config.N, "M": config.M or config.N * 3 // 2}
-    got_arch = getattr(model, "architecture", type(model).__name__.lower())
-    got = {k: v for k, v in dict(model.config).items() if k in want}
-    if got_arch != config.architecture or got != want:
-        raise ValueError(f"init_checkpoint {str(path)!r} holds {got_arch} {got}, but this run is "
-                         f"{config.architecture} {want}; set architecture/N/M to match it")
-    note = (f"codec initialised from {path} (objective {extra.get('objective')!r}, lambda {extra.get('lmbda')!r}, "
-            f"step {extra.get('step')!r}): fine-tuned, whereas the paper trained every model from scratch")
-    return model, note
-
-
-def load_proxy(path: str | os.PathLike, metric: str | None, patch_size: int) -> torch.nn.Module:
-    """A proxy checkpoint (``pretrain`` or a run's ``proxy.pt``) of ``metric`` and ``patch_size``."""
-    from proxiqa_lab.models import ProxIQANet, load_checkpoint
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"proxy_init {str(path)!r} does not exist; run `proxiqa-lab pretrain` first")
-    net, info = load_checkpoint(path, device="cpu")
-    if not isinstance(net, ProxIQANet):
-        raise CheckpointError(f"proxy_init {str(path)!r} holds a {type(net).__name__}, not a ProxIQA network")
-    if info.get("metric") not in (None, metric):
-        raise ValueError(f"proxy_init {str(path)!r} was trained on {info.get('metric')!r}, not {metric!r}")
-    if net.patch_size != patch_size:
-        raise ValueError(f"proxy_init {str(path)!r} scores {net.patch_size}² patches, but this run trains on "
-                         f"{patch_size}² patches")
-    return net
-
-
-def preflight(config: TrainConfig, metric: MetricFn | None = None) -> None:
-    """Check what a run needs beyond its values (device, data, starting weights) before its folder is touched."""
-    objective = parse_objective(config.objective, m_bar=config.m_bar, metric_fn=metric)
-    default_device(config.device)
-    resolve_data(config.data, config.data_root)
-    if config.init_checkpoint:
-        load_init_checkpoint(config)
-    if config.proxy_init and objective.uses_proxy:
-        load_proxy(config.proxy_init, objective.metric, config.patch_size)
 
 
 class Trainer:
@@ -759,52 +620,6 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def _started(out: Path) -> bool:
-    """Whether ``out`` holds anything a run trained: a checkpoint, a model, or logged steps."""
-    if (out / "model.pt").is_file() or any((out / "checkpoints").glob("*.pt")):
-        return True
-    log = out / "log.csv"
-    return log.is_file() and len(log.read_text().splitlines()) > 1
-
-
-def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
-    """Check ``out`` against ``config`` (resume) or make sure it is new/empty; write ``config.json``.
-
-    A folder whose run never trained a step (only a ``config.json``, perhaps half-written, and
-    stray ``*.tmp`` files of a killed write) holds nothing to keep: a new command takes it over.
-    """
-    stored_path = out / "config.json"
-    held = {".lock", "log.csv", "config.json"}  # the run lock; a log may precede the first checkpoint
-    started = out.is_dir() and _started(out)
-    others = [p for p in out.iterdir() if p.name not in held and p.suffix != ".tmp"] if out.is_dir() else []
-    if not resume and started:
-        raise ValueError(f"--out {str(out)!r} is not empty: it holds a run that has trained; a new run needs an empty or new folder "
-                         f"(nothing is deleted: pick another --out, or remove the old run yourself)")
-    if stored_path.is_file() and started:
-        try:
-            stored = json.loads(stored_path.read_text())
-        except ValueError as err:
-            raise ValueError(f"{str(stored_path)!r} is unreadable ({err}) although the run has checkpoints; "
-                             f"train into a new --out folder") from None
-        diff = config_diff(stored, config.to_dict())
-        if diff:
-            details = "; ".join(f"{k}: stored {stored.get(k)!r}, given {getattr(config, k, None)!r}" for k in diff)
-            raise ValueError(f"{str(out)!r} holds a run with another configuration ({details}). Resume it with the "
-                             f"same settings, or train into a new --out folder")
-    elif others and not stored_path.is_file():
-        raise ValueError(f"--out {str(out)!r} is not empty and holds no training run (no config.json); "
-                         f"pick a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(stored_path, json.dumps(config.to_dict(), indent=2))
-
-
-def default_out(config: TrainConfig) -> Path:
-    from proxiqa_lab.paths import runs_root
-
-    name = f"{config.profile}-{config.architecture}{config.N}-{config.objective}-lmbda{config.lmbda:g}"
-    return runs_root() / name.replace(":", "_").replace("+", "_")
-
-
 def train(
     config: TrainConfig | str | None = None,
     *,
@@ -839,5 +654,5 @@ def train(
         return Trainer(cfg, out, metric=metric).run()
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
-        _prepare_out(out, cfg, resume)
+        prepare_out(out, cfg, resume)
         return Trainer(cfg, out, metric=metric).run()
