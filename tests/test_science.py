@@ -46,3 +46,21 @@ def test_arms_train_evaluate_and_compare_in_smoke(tmp_path, monkeypatch, one_tor
     assert list(saving.index) == ["a"]
     summary = log_summary(grid.loc[grid["arm"] == "proxy", "run"].iloc[0])
     assert -1 <= summary["grad_cos_proxy"] <= 1 and math.isfinite(summary["gap"])
+
+
+def test_science_table_reads_the_summary():
+    from proxiqa_lab.studies.science import science_table
+
+    cells = {m: {"mean": -5.0, "std": 1.0, "n": 24} for m in ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")}
+    runs = {"r": {"lmbda": 0.025, "train_seconds": 600.0,
+                  "log": {"grad_cos_proxy": 0.01, "grad_cos_mse": 0.2, "gap": 0.5}}}
+    summary = {"arms": {"a": {"steps": 1500, "point_saving_vs_control": cells, "runs": runs},
+                        "b": {"steps": 1500, "bd_vs_control": {"pchip": cells}, "runs": runs}}}
+    screen = science_table("screen", summary=summary)
+    assert list(screen.index) == ["a"] and screen.loc["a", "vmaf"] == "-5.0 ± 1.0"
+    assert screen.loc["a", "cos(proxy, VMAF)"] == 0.01 and screen.loc["a", "train min"] == 10.0
+    assert list(science_table("curves", summary=summary).index) == ["b"]
+    with pytest.raises(ValueError, match="no curves result"):
+        science_table("curves", ["a"], summary=summary)
+    with pytest.raises(ValueError, match="kind must be"):
+        science_table("table", summary=summary)

@@ -55,6 +55,7 @@ from proxiqa_lab.studies.runtime import (
     time_codec,
 )
 from proxiqa_lab.studies.setup import data_status, environment, ffmpeg_info, start_session
+from proxiqa_lab.studies.science import Arm, load_summary, science_table
 from proxiqa_lab.studies.settings import SETTINGS, StepsPlan, StudySettings, settings_for
 from proxiqa_lab.studies.steps import training_steps_study
 
@@ -62,6 +63,7 @@ __all__ = [
     "OBJECTIVE_LABELS",
     "SETTINGS",
     "AlternatingTrace",
+    "Arm",
     "RDStudy",
     "RunSpec",
     "SampleImagesWarning",
@@ -86,6 +88,7 @@ __all__ = [
     "layer_shapes",
     "learned_codec",
     "load_results",
+    "load_summary",
     "matched_crops",
     "matched_point",
     "model_summary",
@@ -103,6 +106,7 @@ __all__ = [
     "runtime_table",
     "save_study",
     "save_table",
+    "science_table",
     "settings_for",
     "start_session",
     "summary_records",

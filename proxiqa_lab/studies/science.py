@@ -183,3 +183,56 @@ def log_summary(run: str | Path, tail: float = 0.1) -> dict[str, float]:
         values = pd.to_numeric(half.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
         out[column] = float(values.mean()) if len(values) else math.nan
     return out
+
+
+#: Where ``benchmarks/lab_science.py`` writes its results (committed with the kit).
+SUMMARY = ("reports", "lab_science", "summary.json")
+#: Columns of the tables below, in the order the paper's tables use them.
+TABLE_METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
+
+
+def load_summary(path: str | Path | None = None) -> dict:
+    """The lab-science results (``reports/lab_science/summary.json``), as the committed report has them."""
+    from proxiqa_lab.paths import project_root
+
+    path = Path(path) if path is not None else project_root().joinpath(*SUMMARY)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/lab_science.py` to measure it")
+    import json
+
+    return json.loads(path.read_text())
+
+
+def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataFrame:
+    """One table of the lab-science results, mean ± std over the Kodak images.
+
+    Args:
+        kind: ``"screen"`` (rate saving at equal quality at λ = 0.025 against the equal-steps MSE
+            control, with the proxy-gradient diagnostics) or ``"curves"`` (PCHIP BD-rate against
+            the control over the curve λ).
+        arms: arm names to show, in order (default: every arm that has this kind of result).
+        summary: :func:`load_summary`'s dict (default: the committed one).
+    """
+    summary = load_summary() if summary is None else summary
+    key = {"screen": "point_saving_vs_control", "curves": "bd_vs_control"}.get(kind)
+    if key is None:
+        raise ValueError(f"kind must be 'screen' or 'curves', got {kind!r}")
+    entries = summary["arms"]
+    names = [a for a in (arms or entries) if a in entries and key in entries[a]]
+    missing = [a for a in (arms or []) if a not in names]
+    if missing:
+        raise ValueError(f"no {kind} result for arm(s) {missing} in the summary; it has {sorted(entries)}")
+    rows = []
+    for name in names:
+        entry = entries[name]
+        cells = entry[key] if kind == "screen" else entry[key]["pchip"]
+        row = {"arm": name, "steps": entry["steps"]}
+        row.update({m: f"{cells[m]['mean']:+.1f} ± {cells[m]['std']:.1f}" for m in TABLE_METRICS if m in cells})
+        if kind == "screen":
+            logs = [r["log"] for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
+            if logs:
+                row.update({"cos(proxy, VMAF)": logs[0]["grad_cos_proxy"], "cos(MSE, VMAF)": logs[0]["grad_cos_mse"],
+                            "proxy − true": logs[0]["gap"]})
+        row["train min"] = round(sum(r["train_seconds"] for r in entry["runs"].values()) / 60, 1)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("arm").round(3)
