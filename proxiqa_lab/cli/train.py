@@ -14,7 +14,7 @@ FLAGS = ("objective", "lmbda", "alpha", "steps", "init_checkpoint", "architectur
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a learned codec (mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>)",
+        help="train a learned codec (mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>, direct:vmaf)",
         description=(
             "Train a learned codec into --out. Rerunning the same command resumes from the last checkpoint. "
             "Under `torchrun --nproc_per_node N -m proxiqa_lab train ...` it trains with DistributedDataParallel."
@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--profile", default="lab", help="smoke, lab or paper (default: lab)")
     p.add_argument("--out", help="run folder (default: runs/<profile>-<arch><N>-<objective>-lmbda<λ>)")
-    p.add_argument("--objective", help="mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>")
+    p.add_argument("--objective", help="mse, ssim, ssim+ld, ms-ssim, proxy:<metric>, pretrained-proxy:<metric>, "
+                                        "direct:vmaf or direct:vmaf_neg (the exact gradient, no proxy)")
     p.add_argument("--lmbda", type=float, help="λ on CompressAI's scale (λ·255²·MSE + bpp)")
     p.add_argument("--alpha", type=float, help="α of eq. (10)/(13), in [0, 1] (default 0.5)")
     p.add_argument("--steps", type=int, help="total training steps")
@@ -38,7 +39,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", help="auto, training, samples, or dataset names (bsds500:train,unsplash_x4)")
     p.add_argument("--data-root", dest="data_root")
     p.add_argument("--m-bar", dest="m_bar", type=float, help="M̄ of eq. (9) (default: the metric's bound)")
-    p.add_argument("--proxy-init", dest="proxy_init", help="pretrained proxy for pretrained-proxy:<metric>")
+    p.add_argument("--proxy-init", dest="proxy_init",
+                   help="proxy to start from: the frozen one of pretrained-proxy:<metric>, or the first weights of proxy:<metric>")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="any other option, e.g. --set checkpoint_every=100 --set keep_checkpoints_at=[500,1000]")
     p.add_argument("--new", action="store_true",
