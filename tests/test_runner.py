@@ -54,6 +54,9 @@ def test_failing_notebook_exits_nonzero_naming_notebook_and_cell(suite, tmp_path
     assert [n["status"] for n in summary["notebooks"]] == ["ok", "failed"]
     assert summary["notebooks"][1]["failure"]["cell_index"] == 3
     assert (executed / "00_ok.ipynb").exists() and (executed / "index.html").exists()
+    # an HTML copy of each executed notebook, failed ones included, linked from the index
+    assert "boom at the third cell" in (executed / "01_fails.html").read_text()
+    assert "00_ok.html" in (executed / "index.md").read_text() and "00_ok.html" in (executed / "index.html").read_text()
 
 
 @pytest.mark.notebooks

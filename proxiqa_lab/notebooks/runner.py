@@ -309,8 +309,10 @@ def write_index(results: list[NotebookResult], out: str | Path, profile: str, to
         tables = [a for a in r.artifacts if ARTIFACT_KINDS[Path(a).suffix] != "figure"]
         link = lambda a: f"[{Path(a).name}]({_rel(a, out)})"  # noqa: E731
         status = r.status if not r.failure else f"failed: {r.failure.describe()}".replace("|", "\\|")
+        page = Path(r.executed).with_suffix(".html")
+        html_link = f" ([HTML]({_rel(page, out)}))" if page.is_file() else ""
         lines.append(
-            f"| [{r.name}]({_rel(r.executed, out)}){' *' if r.previous else ''} | {status} | {r.wall_s:.1f} | "
+            f"| [{r.name}]({_rel(r.executed, out)}){html_link}{' *' if r.previous else ''} | {status} | {r.wall_s:.1f} | "
             f"{' '.join(map(link, figures)) or '-'} | {' '.join(map(link, tables)) or '-'} |"
         )
     md = out / "index.md"
