@@ -105,6 +105,18 @@ def fooling_table(runs: dict, image) -> tuple[dict, str]:
     return out, "\n".join(lines)
 
 
+def save_gradient_figure(grid: pd.DataFrame, out: Path) -> None:
+    """The proxy-gradient diagnostic of the proxy arms at λ = 0.025, against training steps."""
+    from proxiqa_lab import figures
+    from proxiqa_lab.training import load_run
+
+    rows = grid[grid["objective"].str.startswith("proxy:vmaf") & (grid["lmbda"] == 0.025)]
+    logs = pd.concat([load_run(r["run"]).log.assign(label=r["arm"], lmbda=r["lmbda"]) for _, r in rows.iterrows()],
+                     ignore_index=True)
+    fig = figures.gradient_alignment(logs)
+    figures.save_figure(fig, out, "gradient_alignment")
+
+
 def cell(values: pd.Series, digits: int = 1) -> str:
     values = values.dropna()
     if values.empty:
@@ -201,6 +213,7 @@ def main() -> None:
         result["arms"][arm.name] = entry
     if per_image:
         pd.concat(per_image).to_csv(out / "bd_per_image_vs_control.csv")
+    save_gradient_figure(grid, out)
     head = (f"Kodak, {len(images)} images, lab profile (BLS N=64), fine-tunes from the MSE model of each λ. "
             f"Mean ± std over images; negative is better. Command: `{result['command']}`.\n\n")
     (out / "screen.md").write_text(

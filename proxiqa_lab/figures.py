@@ -238,9 +238,9 @@ def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmb
         ax.text(0.5, 0.5, "no run logged the gradient diagnostic (diagnose_every)", ha="center", va="center",
                 transform=ax.transAxes)
     cmap = matplotlib.colormaps["viridis"]
-    hues = sorted(rows[hue].unique()) if not rows.empty else []
-    for (name, value), sub in rows.groupby([group, hue], sort=False):
-        color = cmap(0.85 * hues.index(value) / max(1, len(hues) - 1))
+    runs = list(rows.groupby([group, hue], sort=False)) if not rows.empty else []
+    for i, ((name, value), sub) in enumerate(runs):
+        color = cmap(0.85 * i / max(1, len(runs) - 1))
         h = SYMBOLS.get(hue, hue)
         ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {h} = {value:g}")
         ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8, label=f"MSE direction, {h} = {value:g}")

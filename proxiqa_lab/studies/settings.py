@@ -173,7 +173,7 @@ SETTINGS: dict[str, StudySettings] = {
     "smoke": StudySettings(
         profile="smoke",
         lambdas=(0.0018, 0.0067, 0.0250, 0.0932),
-        objectives=("mse", "proxy:vmaf"),
+        objectives=("mse", "proxy:vmaf", "direct:vmaf"),
         train={"steps": 12},
         finetune_steps=None,
         eval_images={"kodak": 2, "wikipedia24": 1},
@@ -195,7 +195,8 @@ SETTINGS: dict[str, StudySettings] = {
     "lab": StudySettings(
         profile="lab",
         lambdas=LAB_LAMBDAS,
-        objectives=("mse", "proxy:vmaf", "proxy:ssim", "proxy:ms_ssim"),
+        # direct:vmaf: the same objective through VMAF's exact gradient, the proxy's reference
+        objectives=("mse", "proxy:vmaf", "direct:vmaf", "proxy:ssim", "proxy:ms_ssim"),
         train={},
         finetune_steps=LAB_FINETUNE_STEPS,
         anchor_lmbda=0.0932,
