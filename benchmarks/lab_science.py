@@ -93,15 +93,16 @@ def fooling_table(runs: dict, image) -> tuple[dict, str]:
     from proxiqa_lab.studies import decoded_scores, proxy_true_gap
     from proxiqa_lab.training import load_run
 
-    out, lines = {}, ["| run | Kodim01 bpp | true VMAF | proxy | training: true | proxy | mean gap | max gap |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out, lines = {}, ["| run | Kodim01 bpp | true VMAF | proxy | training: true | proxy | gap | mean abs gap | max abs gap |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, run in runs.items():
         scores = decoded_scores(run, image, "vmaf")
         gap = proxy_true_gap(load_run(run).log, "metric_true", "metric_proxy", last=0.1)
         out[name] = {"run": Path(run).name, "kodim01": {k: scores[k] for k in ("bpp", "true", "proxy", "proxy_std")},
                      "last_10_percent": gap, "train_seconds": round(load_run(run).train_seconds, 1)}
         lines.append(f"| {name} | {scores['bpp']:.3f} | {scores['true']:.2f} | {scores['proxy']:.2f} | "
-                     f"{gap['true']:.2f} | {gap['proxy']:.2f} | {gap['gap']:+.2f} | {gap['max_abs_gap']:.2f} |")
+                     f"{gap['true']:.2f} | {gap['proxy']:.2f} | {gap['gap']:+.2f} | {gap['mean_abs_gap']:.2f} | "
+                     f"{gap['max_abs_gap']:.2f} |")
     return out, "\n".join(lines)
 
 
@@ -159,7 +160,7 @@ def main() -> None:
         "# The pretrained proxy, frozen or alternating (Sec. III-C), λ = 0.025, fine-tuned from the MSE model\n\n"
         "Kodim01 decoded by each run's final codec, scored by libvmaf and by the run's own proxy (mean over "
         "128² tiles); and the batch means of true and proxy VMAF over the last 10 % of the logged training "
-        "steps (gap: proxy − true; max gap: the largest of one logged step).\n\n" + fooling_md + "\n")
+        "steps (gap: proxy − true; abs gaps: of each logged step).\n\n" + fooling_md + "\n")
 
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
     rd = evaluate_runs(grid, images, METRICS, cache_dir=runs_root() / "lab" / "eval_cache")

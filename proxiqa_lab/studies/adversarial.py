@@ -54,8 +54,8 @@ def image_proxy_score(proxy: torch.nn.Module, ref: np.ndarray, dist: np.ndarray,
 
 
 def proxy_true_gap(log: pd.DataFrame, true: str = "true_mean", proxy: str = "proxy_mean", last: int | float = 5) -> dict:
-    """Mean true and proxy scores over the last logged rows, their gap (proxy − true) and the largest
-    gap of one row.
+    """Mean true and proxy scores over the last logged rows, their gap (proxy − true), and the mean and
+    the largest absolute gap of one row.
 
     Args:
         log: a run's ``log.csv`` rows.
@@ -68,7 +68,8 @@ def proxy_true_gap(log: pd.DataFrame, true: str = "true_mean", proxy: str = "pro
     count = max(1, round(last * len(rows))) if isinstance(last, float) else int(last)
     rows = rows.tail(count)
     t, p = float(rows[true].mean()), float(rows[proxy].mean())
-    return {"true": t, "proxy": p, "gap": p - t, "max_abs_gap": float((rows[proxy] - rows[true]).abs().max()),
+    gaps = (rows[proxy] - rows[true]).abs()
+    return {"true": t, "proxy": p, "gap": p - t, "mean_abs_gap": float(gaps.mean()), "max_abs_gap": float(gaps.max()),
             "rows": int(len(rows))}
 
 
