@@ -35,6 +35,9 @@ class AlphaLambdaExplorer:
             columns (``vmaf``, ``psnr_avg``, ...), optionally ``proxy`` (the proxy's score M̂
             of the same decoded image) and ``crop`` (path of a PNG of a decoded crop).
         metric: metric on the y axis of the RD plane.
+        second: a second RD plane beside it (default VMAF-NEG when the results have it, so that a
+            VMAF gain that is only enhancement shows as VMAF rising where VMAF-NEG does not);
+            ``None`` for one plane.
         scores: metric columns listed in the text panel (those present are shown).
         crops: optional ``{(alpha, lmbda): uint8 (H, W, 3)}``, used instead of ``crop`` paths.
 
@@ -50,6 +53,7 @@ class AlphaLambdaExplorer:
         metric: str = "vmaf",
         scores: tuple[str, ...] = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg"),
         crops: Mapping[tuple[float, float], np.ndarray] | None = None,
+        second: str | None = "vmaf_neg",
     ) -> None:
         missing = [c for c in (*REQUIRED_COLUMNS, metric) if c not in results.columns]
         if missing:
@@ -65,13 +69,14 @@ class AlphaLambdaExplorer:
             raise ValueError(f"results have several rows for (alpha, lmbda) = {pairs}; keep one model per pair")
         self.results = results.reset_index(drop=True)
         self.metric = metric
+        self.planes = tuple(m for m in (metric, second) if m is not None and m in results.columns)
         self.scores = tuple(s for s in scores if s in results.columns)
         self.alphas = sorted(float(a) for a in results["alpha"].unique())
         self.lmbdas = sorted(float(v) for v in results["lmbda"].unique())
         self._crops = dict(crops or {})
         self._alpha, self._lmbda = self.alphas[len(self.alphas) // 2], self.lmbdas[len(self.lmbdas) // 2]
         self._box = None
-        self.figure = Figure(figsize=(10, 4.2), layout="constrained")
+        self.figure = Figure(figsize=(6.5 + 3.5 * len(self.planes), 4.2), layout="constrained")
         self._build_figure()
         self._refresh()
 
@@ -130,22 +135,25 @@ class AlphaLambdaExplorer:
 
         from proxiqa_lab.evaluation.plots import _label, axis_label
 
-        self.ax_rd, self.ax_text, self.ax_crop = self.figure.subplots(1, 3, width_ratios=[1.3, 0.8, 1.0])
+        axes = self.figure.subplots(1, len(self.planes) + 2, width_ratios=[1.3] * len(self.planes) + [0.8, 1.0])
+        self.ax_rd, *_, self.ax_text, self.ax_crop = axes
         cmap = matplotlib.colormaps["viridis"]
-        for i, alpha in enumerate(self.alphas):
-            sub = self.results[np.isclose(self.results["alpha"], alpha)].sort_values("bpp")
-            color = cmap(0.85 * i / max(1, len(self.alphas) - 1))
-            marker, size, style = SERIES_STYLES[i % len(SERIES_STYLES)]
-            self.ax_rd.plot(sub["bpp"], sub[self.metric], marker=marker, ms=size, ls=style, color=color,
-                            mfc=color if i == 0 else "none", mew=1.5, label=f"α = {alpha:g}")
-        (self.marker,) = self.ax_rd.plot([], [], "o", ms=18, mfc="none", mec="red", mew=2.5, label="selected")
-        label = _label(self.metric)
-        self.ax_rd.set(xlabel="rate (bits per pixel)", ylabel=f"{axis_label(self.metric)}, one image",
-                       title=f"{label} against rate, one line per α")
-        self.ax_rd.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        self.ax_rd.ticklabel_format(axis="both", style="plain", useOffset=False)
-        self.ax_rd.grid(alpha=0.3)
+        self.markers = []
+        for ax, metric in zip(axes, self.planes):
+            for i, alpha in enumerate(self.alphas):
+                sub = self.results[np.isclose(self.results["alpha"], alpha)].sort_values("bpp")
+                color = cmap(0.85 * i / max(1, len(self.alphas) - 1))
+                marker, size, style = SERIES_STYLES[i % len(SERIES_STYLES)]
+                ax.plot(sub["bpp"], sub[metric], marker=marker, ms=size, ls=style, color=color,
+                        mfc=color if i == 0 else "none", mew=1.5, label=f"α = {alpha:g}")
+            self.markers.append(ax.plot([], [], "o", ms=18, mfc="none", mec="red", mew=2.5, label="selected")[0])
+            ax.set(xlabel="rate (bits per pixel)", ylabel=f"{axis_label(metric)}, one image",
+                   title=f"{_label(metric)} against rate, one line per α")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.ticklabel_format(axis="both", style="plain", useOffset=False)
+            ax.grid(alpha=0.3)
         self.ax_rd.legend(fontsize=8, title="eq. (10)", title_fontsize=8)
+        self.marker = self.markers[0]
         self.ax_text.axis("off")
         self.text = self.ax_text.text(0.0, 1.0, "", va="top", family="monospace", fontsize=9)
         self.ax_crop.axis("off")
@@ -164,10 +172,11 @@ class AlphaLambdaExplorer:
 
     def _refresh(self) -> None:
         row = self.current
-        if row is None:
-            self.marker.set_data([], [])
-        else:
-            self.marker.set_data([row["bpp"]], [row[self.metric]])
+        for marker, metric in zip(self.markers, self.planes):
+            if row is None:
+                marker.set_data([], [])
+            else:
+                marker.set_data([row["bpp"]], [row[metric]])
         self.text.set_text(self.describe())
         crop = self._crop_of(row)
         if crop is None:
