@@ -54,13 +54,26 @@ def test_science_table_reads_the_summary():
     cells = {m: {"mean": -5.0, "std": 1.0, "n": 24} for m in ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")}
     runs = {"r": {"lmbda": 0.025, "train_seconds": 600.0,
                   "log": {"grad_cos_proxy": 0.01, "grad_cos_mse": 0.2, "gap": 0.5}}}
-    summary = {"arms": {"a": {"steps": 1500, "point_saving_vs_control": cells, "runs": runs},
+    summary = {"arms": {"a": {"steps": 1500, "point_saving_vs_control": cells, "point_delta_vs_control": cells,
+                              "runs": runs},
                         "b": {"steps": 1500, "bd_vs_control": {"pchip": cells}, "runs": runs}}}
     screen = science_table("screen", summary=summary)
-    assert list(screen.index) == ["a"] and screen.loc["a", "vmaf"] == "-5.0 ± 1.0"
+    assert list(screen.index) == ["a"] and screen.loc["a", "saving vmaf (%)"] == "-5.0 ± 1.0"
+    assert screen.loc["a", "Δvmaf at equal rate"] == "-5.00 ± 1.00"
     assert screen.loc["a", "cos(proxy, VMAF)"] == 0.01 and screen.loc["a", "train min"] == 10.0
-    assert list(science_table("curves", summary=summary).index) == ["b"]
+    curves = science_table("curves", summary=summary)
+    assert list(curves.index) == ["b"] and curves.loc["b", "vmaf"] == "-5.0 ± 1.0"
     with pytest.raises(ValueError, match="no curves result"):
         science_table("curves", ["a"], summary=summary)
     with pytest.raises(ValueError, match="kind must be"):
         science_table("table", summary=summary)
+
+
+def test_point_delta_is_the_quality_gap_at_equal_rate():
+    from proxiqa_lab.studies.science import point_deltas
+
+    control = pd.DataFrame({"image": "a", "bpp": [0.25, 0.5, 1.0], "vmaf": [60.0, 70.0, 80.0]})
+    test = pd.DataFrame({"image": ["a"], "bpp": [0.5], "vmaf": [95.0]})  # above the control's range: still a delta
+    assert point_deltas(control, test, ["vmaf"]).loc["a", "vmaf"] == pytest.approx(25.0)
+    low = pd.DataFrame({"image": ["a"], "bpp": [0.1], "vmaf": [50.0]})
+    assert math.isnan(point_deltas(control, low, ["vmaf"]).loc["a", "vmaf"])

@@ -8,9 +8,11 @@ MSE models fine-tuned for as many steps with MSE, which separates what the objec
 from what the extra steps give.
 
 * With three or more λ an arm has an RD curve, and is compared by per-image BD-rate.
-* With one λ it has one point per image, compared by :func:`point_savings`: the rate saving
+* With one λ it has one point per image, compared by :func:`point_savings`, the rate saving
   at equal quality against the control's curve (the limit of a BD-rate whose overlap shrinks
-  to the point). That screens a recipe at a third of the cost.
+  to the point), and by :func:`point_deltas`, the quality change at equal rate. That screens a
+  recipe at a third of the cost; each is defined only where the point falls inside the control's
+  range.
 """
 
 from __future__ import annotations
@@ -167,6 +169,32 @@ def point_savings(control: pd.DataFrame, test: pd.DataFrame, metrics) -> pd.Data
     return pd.DataFrame.from_dict(out, orient="index")[list(metrics)]
 
 
+def point_deltas(control: pd.DataFrame, test: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Per-image quality change of a one-point ``test`` at equal rate against a ``control`` curve.
+
+    For each image and metric: the test's quality minus the control's at the test's rate (PCHIP
+    of the metric over log-rate, as the BD-metric fit). NaN where the test's rate lies outside
+    the control's rates. The vertical counterpart of :func:`point_savings`, defined where a
+    test point reaches beyond the control's quality range (as exact-VMAF fine-tunes do).
+
+    Returns:
+        Rows indexed by image, one column per metric (in the metric's units; positive is better).
+    """
+    from scipy.interpolate import PchipInterpolator
+
+    out = {}
+    for image, t in test.groupby("image", sort=False):
+        c = control[control["image"] == image].sort_values("bpp")
+        r = np.log(c["bpp"].to_numpy(float))
+        rate = float(np.log(t["bpp"].iloc[0]))
+        row = {}
+        for m in metrics:
+            inside = len(r) >= 2 and np.all(np.diff(r) > 0) and r[0] <= rate <= r[-1]
+            row[m] = float(t[m].iloc[0]) - float(PchipInterpolator(r, c[m].to_numpy(float))(rate)) if inside else math.nan
+        out[image] = row
+    return pd.DataFrame.from_dict(out, orient="index")[list(metrics)]
+
+
 def log_summary(run: str | Path, tail: float = 0.1) -> dict[str, float]:
     """What a run's ``log.csv`` says at its end: proxy and true metric over the last ``tail`` of the
     logged rows, their gap, and the mean gradient diagnostics over the last half of the run."""
@@ -203,13 +231,21 @@ def load_summary(path: str | Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def _cell(stats: dict, digits: int = 1, min_n: int = 1) -> str:
+    """``mean ± std`` of a summary cell; "out of range" when fewer than ``min_n`` images had a value."""
+    if stats.get("n", 0) < min_n or not math.isfinite(stats["mean"]):
+        return "out of range"
+    std = stats["std"] if stats["std"] is not None and math.isfinite(stats["std"]) else 0.0
+    return f"{stats['mean']:+.{digits}f} ± {std:.{digits}f}"
+
+
 def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataFrame:
     """One table of the lab-science results, mean ± std over the Kodak images.
 
     Args:
-        kind: ``"screen"`` (rate saving at equal quality at λ = 0.025 against the equal-steps MSE
-            control, with the proxy-gradient diagnostics) or ``"curves"`` (PCHIP BD-rate against
-            the control over the curve λ).
+        kind: ``"screen"`` (at λ = 0.025 against the equal-steps MSE control: rate saving at equal
+            quality and quality change at equal rate, with the proxy-gradient diagnostics) or
+            ``"curves"`` (PCHIP BD-rate against the control over the curve λ).
         arms: arm names to show, in order (default: every arm that has this kind of result).
         summary: :func:`load_summary`'s dict (default: the committed one).
     """
@@ -227,7 +263,13 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
         entry = entries[name]
         cells = entry[key] if kind == "screen" else entry[key]["pchip"]
         row = {"arm": name, "steps": entry["steps"]}
-        row.update({m: f"{cells[m]['mean']:+.1f} ± {cells[m]['std']:.1f}" for m in TABLE_METRICS if m in cells})
+        if kind == "curves":
+            row.update({m: _cell(cells[m]) for m in TABLE_METRICS if m in cells})
+        else:
+            row.update({f"saving {m} (%)": _cell(cells[m], min_n=12) for m in ("vmaf", "vmaf_neg")})
+            deltas = entry.get("point_delta_vs_control", {})
+            row.update({f"Δ{m} at equal rate": _cell(deltas[m], 2, min_n=12) for m in ("psnr_avg", "vmaf", "vmaf_neg")
+                        if m in deltas})
         if kind == "screen":
             logs = [r["log"] for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
             if logs:
