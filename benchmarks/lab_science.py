@@ -46,7 +46,7 @@ SCREEN_DELTAS = ("psnr_avg", "ms_ssim", "vmaf", "vmaf_neg")
 #: teach the slope, Table IV, the longer schedule, then the rest of the screen (at λ = 0.025).
 SLOPE_PROBES = ("proxy_probes", ["source", "contrast", "sharpen", "noise", "grad"])
 ARMS = [
-    Arm(CONTROL, "mse", lambdas=(0.0018, *CURVE_LAMBDAS)),  # a low rate too, for the screen's low-rate points
+    Arm(CONTROL, "mse", lambdas=(0.0009, 0.0018, *CURVE_LAMBDAS)),  # low rates too, for the screen's low-rate points
     Arm("VMAF_p α=0.5 (kit)", "proxy:vmaf", 0.5, CURVE_LAMBDAS, options=DIAG),
     Arm("VMAF_direct α=0.5", "direct:vmaf", 0.5, CURVE_LAMBDAS),
     Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8, CURVE_LAMBDAS),
