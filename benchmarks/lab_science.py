@@ -60,6 +60,8 @@ ARMS = [
     # Table IV at the curve λ: SSIM_p against SSIM + L_d (eq. 13)
     Arm("SSIM_p α=0.5 (kit)", "proxy:ssim", 0.5, CURVE_LAMBDAS, options=DIAG),
     Arm("SSIM+L_d α=0.5", "ssim+ld", 0.5, CURVE_LAMBDAS),
+    Arm("SSIM_p slope recipe", "proxy:ssim",
+        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
     # twice as long
     Arm("MSE, 3000 steps", "mse", lambdas=CURVE_LAMBDAS, steps=3000),
     Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
