@@ -177,7 +177,7 @@ def main() -> None:
               "fooled_proxy": fooling}
     screen_lines = ["| arm | bpp | rate saving: " + " | ".join(LABELS[m] for m in SCREEN_SAVINGS)
                     + " | at equal rate: Δ" + " | Δ".join(LABELS[m] for m in SCREEN_DELTAS)
-                    + " | cos(proxy, VMAF) | cos(MSE, VMAF) | ‖∇M̂‖/‖∇VMAF‖ | proxy − true | train min |",
+                    + " | cos(∇M̂, ∇M) | cos(MSE dir., ∇M) | ‖∇M̂‖/‖∇M‖ | proxy − true | train min |",
                     "|---|---:|" + "---:|" * (len(SCREEN_SAVINGS) + len(SCREEN_DELTAS) + 5)]
     curve_lines = ["| arm | fit | " + " | ".join(LABELS[m] for m in METRICS) + " |",
                    "|---|---|" + "---:|" * len(METRICS)]
@@ -231,7 +231,9 @@ def main() -> None:
         "# Screen at λ = 0.025 against the equal-steps MSE control\n\n" + head
         + "Rate saving at equal quality (%), where the point's quality lies inside the control's range for at "
         "least half of the images (else 'out of range'), and quality change at equal rate (dB for PSNR, points "
-        "for MS-SSIM ×1, VMAF and VMAF-NEG; positive is better), where its rate does.\n\n"
+        "for MS-SSIM ×1, VMAF and VMAF-NEG; positive is better), where its rate does. The gradient columns compare "
+        "the proxy's gradient ∇M̂ and the MSE descent direction x − x̂ with the exact gradient ∇M of the arm's "
+        "metric (VMAF, or SSIM for the SSIM_p arms), over the second half of the run.\n\n"
         + "\n".join(screen_lines) + "\n")
     (out / "curves.md").write_text("# BD-rate vs the equal-steps MSE control (%), λ = "
                                    + ", ".join(f"{v:g}" for v in CURVE_LAMBDAS) + "\n\n" + head

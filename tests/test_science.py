@@ -60,7 +60,7 @@ def test_science_table_reads_the_summary():
     screen = science_table("screen", summary=summary)
     assert list(screen.index) == ["a"] and screen.loc["a", "saving vmaf (%)"] == "-5.0 ± 1.0"
     assert screen.loc["a", "Δvmaf at equal rate"] == "-5.00 ± 1.00"
-    assert screen.loc["a", "cos(proxy, VMAF)"] == 0.01 and screen.loc["a", "train min"] == 10.0
+    assert screen.loc["a", "cos(∇M̂, ∇M)"] == 0.01 and screen.loc["a", "train min"] == 10.0
     curves = science_table("curves", summary=summary)
     assert list(curves.index) == ["b"] and curves.loc["b", "vmaf"] == "-5.0 ± 1.0"
     with pytest.raises(ValueError, match="no curves result"):

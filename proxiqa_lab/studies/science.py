@@ -273,7 +273,7 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
         if kind == "screen":
             logs = [r["log"] for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
             if logs:
-                row.update({"cos(proxy, VMAF)": logs[0]["grad_cos_proxy"], "cos(MSE, VMAF)": logs[0]["grad_cos_mse"],
+                row.update({"cos(∇M̂, ∇M)": logs[0]["grad_cos_proxy"], "cos(MSE dir., ∇M)": logs[0]["grad_cos_mse"],
                             "proxy − true": logs[0]["gap"]})
         row["train min"] = round(sum(r["train_seconds"] for r in entry["runs"].values()) / 60, 1)
         rows.append(row)
