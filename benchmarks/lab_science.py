@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +33,7 @@ from proxiqa_lab.data import dataset_files, load_image
 from proxiqa_lab.evaluation import bd_summary, bd_table
 from proxiqa_lab.paths import runs_root
 from proxiqa_lab.studies import settings_for
+from proxiqa_lab.studies.grid import mse_bases, train_grid
 from proxiqa_lab.studies.science import (CURVE_LAMBDAS, Arm, curve, evaluate_runs, log_summary, point_deltas,
                                          point_savings, train_arms)
 
@@ -42,56 +45,85 @@ CONTROL = "MSE, equal steps"
 SCREEN_SAVINGS = ("vmaf", "vmaf_neg")
 SCREEN_DELTAS = ("psnr_avg", "ms_ssim", "vmaf", "vmaf_neg")
 
-#: The arms, in training order: the headline curves, the α sweep, the proxy recipes that could
-#: teach the slope, Table IV, the longer schedule, then the rest of the screen (at λ = 0.025).
+#: The arms, in training order (most telling first): the headline curves, the fooled proxy
+#: (``FOOLING``, trained after them), Table IV, the α sweep, what the released code does, the
+#: longer schedule, the proxy's learning rate and steps, and recipes that could teach the proxy
+#: the metric's slope. One-λ arms are screened at λ = 0.025.
 SLOPE_PROBES = ("proxy_probes", ["source", "contrast", "sharpen", "noise", "grad"])
+SLOPE = DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))
 ARMS = [
     Arm(CONTROL, "mse", lambdas=(0.0009, 0.0018, *CURVE_LAMBDAS)),  # low rates too, for the screen's low-rate points
     Arm("VMAF_p α=0.5 (kit)", "proxy:vmaf", 0.5, CURVE_LAMBDAS, options=DIAG),
     Arm("VMAF_direct α=0.5", "direct:vmaf", 0.5, CURVE_LAMBDAS),
-    Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8, CURVE_LAMBDAS),
-    Arm("VMAF_direct α=0.95", "direct:vmaf", 0.95, CURVE_LAMBDAS),
-    Arm("VMAF_p α=0.8", "proxy:vmaf", 0.8, options=DIAG),
-    Arm("VMAF_p α=0.95", "proxy:vmaf", 0.95, options=DIAG),
-    Arm("VMAF_p slope recipe", "proxy:vmaf",
-        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
-    Arm("VMAF_p slope recipe α=0.95", "proxy:vmaf", 0.95,
-        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
     # Table IV at the curve λ: SSIM_p against SSIM + L_d (eq. 13)
     Arm("SSIM_p α=0.5 (kit)", "proxy:ssim", 0.5, CURVE_LAMBDAS, options=DIAG),
     Arm("SSIM+L_d α=0.5", "ssim+ld", 0.5, CURVE_LAMBDAS),
-    Arm("SSIM_p slope recipe", "proxy:ssim",
-        options=DIAG + (SLOPE_PROBES, ("proxy_slope_weight", 10.0), ("proxy_warmup", 300))),
+    # the α sweep
+    Arm("VMAF_p α=0.95", "proxy:vmaf", 0.95, options=DIAG),
+    Arm("VMAF_p α=0.8", "proxy:vmaf", 0.8, options=DIAG),
+    Arm("VMAF_direct α=0.95", "direct:vmaf", 0.95, CURVE_LAMBDAS),
+    # what the released code does
+    Arm("VMAF_p |100 − M̂|", "proxy:vmaf", options=DIAG + (("proxy_abs", True),)),
+    Arm("VMAF_p pristine pair", "proxy:vmaf", options=DIAG + (("proxy_pristine", 0.5),)),
+    Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8, CURVE_LAMBDAS),
     # twice as long
     Arm("MSE, 3000 steps", "mse", lambdas=CURVE_LAMBDAS, steps=3000),
     Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
     Arm("VMAF_direct α=0.5, 3000 steps", "direct:vmaf", steps=3000),
-    # the rest of the screen
-    Arm("VMAF_p proxy lr 1e-4", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-4),)),
+    # the proxy's learning rate and steps
     Arm("VMAF_p proxy lr 1e-2", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-2),)),
     Arm("VMAF_p 4 proxy steps", "proxy:vmaf", options=DIAG + (("proxy_steps", 4),)),
-    Arm("VMAF_p |100 − M̂|", "proxy:vmaf", options=DIAG + (("proxy_abs", True),)),
-    Arm("VMAF_p pristine pair", "proxy:vmaf", options=DIAG + (("proxy_pristine", 0.5),)),
+    Arm("VMAF_p proxy lr 1e-4", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-4),)),
+    # recipes that could teach the proxy the metric's slope
+    Arm("VMAF_p slope recipe", "proxy:vmaf", options=SLOPE),
+    Arm("VMAF_p slope recipe α=0.95", "proxy:vmaf", 0.95, options=SLOPE),
+    Arm("SSIM_p slope recipe", "proxy:ssim", options=SLOPE),
     Arm("VMAF_p proxy warm-up", "proxy:vmaf", options=DIAG + (("proxy_warmup", 300),)),
     Arm("VMAF_p grad probes + warm-up", "proxy:vmaf",
         options=DIAG + (("proxy_probes", ["grad"]), ("proxy_warmup", 300))),
 ]
+#: Names of the pretrained-proxy runs (notebook 02), trained with the arms; α = 1 is the kit's
+#: schedule (``StudySettings.fooling_alpha``), α = 0.9 keeps a little pixel loss.
+FOOLING = ["frozen α=1", "alternating α=1", "frozen α=0.9", "alternating α=0.9, proxy from the pretrained one"]
+
+
+def fooling_arms(proxy_path: str) -> list[Arm]:
+    """The pretrained-proxy runs at λ = 0.025 as arms, named as :func:`fooling_runs` trains them."""
+    init = (("proxy_init", proxy_path),)
+    return [Arm(FOOLING[0], "pretrained-proxy:vmaf", 1.0, options=init + DIAG),
+            Arm(FOOLING[1], "proxy:vmaf", 1.0, options=DIAG),
+            Arm(FOOLING[2], "pretrained-proxy:vmaf", 0.9, options=init),
+            Arm(FOOLING[3], "proxy:vmaf", 0.9, options=init + DIAG)]
+
+
+def training_order(arms: list[Arm], proxy_path: str, chosen: set[str]) -> list[Arm]:
+    """The chosen arms in priority order: the headline curves, α = 1's fooling runs, the rest, α = 0.9's."""
+    fooling = [a for a in fooling_arms(proxy_path) if a.name in chosen]
+    rest = [a for a in arms if a.name in chosen]
+    return rest[:3] + fooling[:2] + rest[3:] + fooling[2:]
 
 
 def fooling_runs(settings, proxy_path: str) -> dict:
-    """The pretrained-proxy experiment (notebook 02) at λ = 0.025, with α = 0.9 beside the adopted α = 1."""
-    from proxiqa_lab.studies import fooling_specs
-    from proxiqa_lab.studies.grid import RunSpec, train_grid
+    """The trained runs of the pretrained-proxy experiment (notebook 02) at λ = 0.025, by name.
 
-    specs = fooling_specs(settings, "vmaf", 0.025, proxy_path)
-    extra = [RunSpec("pretrained-proxy:vmaf", 0.025, 0.9, True, (("proxy_init", proxy_path),)),
-             settings.diagnosed(RunSpec("proxy:vmaf", 0.025, 0.9, True, (("proxy_init", proxy_path),)))]
-    grid = train_grid(specs + extra, "lab", train=settings.train_options(), finetune_steps=settings.finetune_steps,
-                      device="cpu", progress=False)
-    grid = grid[grid["objective"] != "mse"]
-    names = ["frozen α=1", "alternating α=1", "alternating α=0.5 (RD grid)", "frozen α=0.9",
-             "alternating α=0.9, proxy from the pretrained one"]
-    return dict(zip(names, grid["run"]))
+    The same runs as :func:`~proxiqa_lab.studies.fooling_specs` (α = 1, and the RD grid's α = 0.5),
+    with α = 0.9 beside them; runs not trained yet are left out.
+    """
+    from proxiqa_lab.studies import fooling_specs
+
+    specs = [s for s in fooling_specs(settings, "vmaf", 0.025, proxy_path) if s.objective != "mse"]
+    by_name = dict(zip([FOOLING[0], FOOLING[1], "alternating α=0.5 (RD grid)"], specs))
+    by_name.update({a.name: a.specs()[0] for a in fooling_arms(proxy_path)[2:]})
+    runs = {name: runs_root() / "lab" / spec.name("bls", 64) for name, spec in by_name.items()}
+    return {name: str(run) for name, run in runs.items() if (run / "model.pt").is_file()}
+
+
+def _pretrain(options: dict) -> str:
+    """Worker: the lab's pretrained VMAF proxy (Sec. III-C), one torch thread."""
+    from proxiqa_lab.studies import pretrained_proxy
+
+    torch.set_num_threads(1)
+    return pretrained_proxy("lab", **options)[0]
 
 
 def fooling_table(runs: dict, image) -> tuple[dict, str]:
@@ -145,32 +177,37 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = settings_for("lab")
-    names = [a.name for a in ARMS]
+    names = [a.name for a in ARMS] + FOOLING
     unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
         parser.error(f"unknown arm(s) {unknown}; arms: {names}")
-    chosen = [a for a in ARMS if a.name in (args.only or names)]
-    control = next(a for a in ARMS if a.name == CONTROL)
+    chosen = set(args.only or names) | {CONTROL}
     if not args.no_train:
         t0 = time.perf_counter()
-        train_arms([control] + [a for a in chosen if a is not control], settings, jobs=args.jobs)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pretrain = pool.submit(_pretrain, settings.pretrain)  # beside the MSE model trained from scratch
+            roots = [b for b in mse_bases(ARMS[0].lambdas, settings.anchor_lmbda) if b.base_lmbda is None]
+            train_grid(roots, "lab", train=settings.train_options(), finetune_steps=settings.finetune_steps,
+                       device="cpu", progress=False)
+            proxy_path = pretrain.result()
+        train_arms(training_order(ARMS, proxy_path, chosen), settings, jobs=args.jobs)
         print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    complete = [a for a in ARMS if all((runs_root() / "lab" / s.name("bls", 64) / "model.pt").is_file()
-                                       for s in a.specs())]
+    proxy_path = _pretrain(settings.pretrain) if args.no_train else proxy_path
+    complete = [a for a in ARMS + fooling_arms(proxy_path)
+                if all((runs_root() / "lab" / s.name("bls", 64) / "model.pt").is_file() for s in a.specs())]
     grid = train_arms(complete, settings, jobs=1)  # every run is complete: this only collects them
 
-    from proxiqa_lab.studies import pretrained_proxy
-
-    proxy_path, _ = pretrained_proxy("lab", **settings.pretrain)
     fooling, fooling_md = fooling_table(fooling_runs(settings, proxy_path), load_image(dataset_files("kodak")[0]))
     (out / "fooled_proxy.md").write_text(
         "# The pretrained proxy, frozen or alternating (Sec. III-C), λ = 0.025, fine-tuned from the MSE model\n\n"
         "Kodim01 decoded by each run's final codec, scored by libvmaf and by the run's own proxy (mean over "
         "128² tiles); and the batch means of true and proxy VMAF over the last 10 % of the logged training "
         "steps (gap: proxy − true; abs gaps: of each logged step).\n\n" + fooling_md + "\n")
+    complete = [a for a in complete if a.name not in FOOLING]
+    grid = grid[~grid["arm"].isin(FOOLING)]
 
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
-    rd = evaluate_runs(grid, images, METRICS, cache_dir=runs_root() / "lab" / "eval_cache")
+    rd = evaluate_runs(grid, images, METRICS, cache_dir=runs_root() / "lab" / "eval_cache", jobs=args.jobs)
     rd.to_csv(out / "rd_per_image.csv", index=False)
     control_rd = curve(rd, grid, CONTROL)
     result = {"command": "python " + " ".join(sys.argv), "kodak_images": len(images), "arms": {},

@@ -69,7 +69,10 @@ def test_only_runs_selected_and_succeeds(suite, tmp_path):
     run_suite(notebooks_dir=suite, only=["01"], out=tmp_path / "out", echo=lambda _: None)
     summary = json.loads((tmp_path / "out/suite.json").read_text())
     assert [(n["name"], n["previous"]) for n in summary["notebooks"]] == [("00_ok", True), ("01_fails", False)]
-    assert "00_ok.ipynb) *" in (tmp_path / "out/index.md").read_text()
+    rows = {line.split("]")[0]: line for line in (tmp_path / "out/index.md").read_text().splitlines()
+            if line.startswith("| [")}
+    assert rows["| [00_ok"].split(" | ")[0].endswith(" *")  # the earlier run's notebook is marked
+    assert not rows["| [01_fails"].split(" | ")[0].endswith(" *")
 
 
 def test_discover_rejects_unknown_prefix_and_empty_folder(suite, tmp_path):

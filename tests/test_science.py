@@ -63,8 +63,10 @@ def test_science_table_reads_the_summary():
     assert screen.loc["a", "cos(∇M̂, ∇M)"] == 0.01 and screen.loc["a", "train min"] == 10.0
     curves = science_table("curves", summary=summary)
     assert list(curves.index) == ["b"] and curves.loc["b", "vmaf"] == "-5.0 ± 1.0"
-    with pytest.raises(ValueError, match="no curves result"):
-        science_table("curves", ["a"], summary=summary)
+    with pytest.warns(UserWarning, match="no curves result for arm.*'a'"):
+        partial = science_table("curves", ["b", "a"], summary=summary)
+    assert list(partial.index) == ["b", "a"] and partial.loc["a", "steps"] == "not measured"
+    assert partial.loc["b", "vmaf"] == "-5.0 ± 1.0"
     with pytest.raises(ValueError, match="kind must be"):
         science_table("table", summary=summary)
 
@@ -77,3 +79,28 @@ def test_point_delta_is_the_quality_gap_at_equal_rate():
     assert point_deltas(control, test, ["vmaf"]).loc["a", "vmaf"] == pytest.approx(25.0)
     low = pd.DataFrame({"image": ["a"], "bpp": [0.1], "vmaf": [50.0]})
     assert math.isnan(point_deltas(control, low, ["vmaf"]).loc["a", "vmaf"])
+
+
+def test_committed_report_has_every_arm_the_notebooks_show():
+    """The lab-science tables of notebooks 03, 05, 06 and 07 read the committed summary: each arm they name is in it."""
+    import ast
+    import json as _json
+
+    from proxiqa_lab.paths import project_root
+    from proxiqa_lab.studies.science import load_summary
+
+    summary = load_summary()
+    key = {"screen": "point_saving_vs_control", "curves": "bd_vs_control"}
+    named = []
+    for path in sorted((project_root() / "notebooks").glob("*.ipynb")):
+        for cell in _json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code" or "science_table(" not in "".join(cell["source"]):
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "science_table"
+                        and len(node.args) >= 2):  # with one argument it shows whatever the report has
+                    kind, arms = (ast.literal_eval(a) for a in node.args[:2])
+                    named += [(path.stem, kind, arm) for arm in arms]
+    assert named, "no notebook shows a lab-science table"
+    absent = [n for n in named if n[2] not in summary["arms"] or key[n[1]] not in summary["arms"][n[2]]]
+    assert not absent, f"arms the notebooks show but reports/lab_science/summary.json lacks: {absent}"

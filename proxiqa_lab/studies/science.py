@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import multiprocessing
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,17 +80,29 @@ def train_arms(arms: list[Arm], settings, jobs: int = 2, device: str = "cpu") ->
     bases = mse_bases(lambdas, settings.anchor_lmbda)
     options = {"profile": settings.profile, "train": settings.train_options(),
                "finetune_steps": settings.finetune_steps, "device": device}
-    train_grid(bases, progress=False, **options)
     specs = list(dict.fromkeys(s for arm in arms for s in arm.specs()))
-    chains = [mse_bases([s.lmbda], settings.anchor_lmbda) + [s] for s in specs]
-    if jobs > 1 and len(chains) > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
-                done.result()
+    if jobs > 1:
+        # the run(s) trained from scratch first; then the other MSE models side by side, each
+        # after its own start; then every arm's run after the MSE model of its λ
+        roots = [b for b in bases if b.base_lmbda is None]
+        train_grid(roots, progress=False, **options)
+        _train_side_by_side([roots + [b] for b in bases if b.base_lmbda is not None], options, jobs)
+        _train_side_by_side([mse_bases([s.lmbda], settings.anchor_lmbda) + [s] for s in specs], options, jobs)
+    else:
+        train_grid(bases, progress=False, **options)
     table = train_grid(bases + specs, progress=False, **options).iloc[len(bases):].reset_index(drop=True)
     by_spec = {spec: row for spec, (_, row) in zip(specs, table.iterrows())}
     rows = [{**by_spec[s].to_dict(), "arm": arm.name} for arm in arms for s in arm.specs()]
     return pd.DataFrame(rows)
+
+
+def _train_side_by_side(chains: list[list[RunSpec]], options: dict[str, Any], jobs: int) -> None:
+    """Train independent chains of runs in ``jobs`` worker processes, in the given order."""
+    if not chains:
+        return
+    with ProcessPoolExecutor(min(jobs, len(chains)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
+            done.result()
 
 
 def _sha256(path: Path) -> str:
@@ -101,17 +114,23 @@ def _sha256(path: Path) -> str:
 
 
 def evaluate_runs(grid: pd.DataFrame, images: dict, metrics, cache_dir: str | Path | None = None,
-                  progress: bool = False) -> pd.DataFrame:
+                  progress: bool = False, jobs: int = 1) -> pd.DataFrame:
     """Real bitstreams and true metrics of each run's model on ``images``; ``codec`` is the run folder's name.
 
     An evaluation is kept in ``cache_dir`` (one CSV per run) and reused while the model file, the
-    images and the metrics are the same.
+    images and the metrics are the same. With ``jobs`` > 1 and a ``cache_dir``, the runs not yet
+    cached are evaluated in that many worker processes first.
     """
     from proxiqa_lab.codec import LearnedCodec
     from proxiqa_lab.evaluation import evaluate
 
+    runs = list(dict.fromkeys(grid["run"]))
+    if jobs > 1 and cache_dir is not None and len(runs) > 1:
+        with ProcessPoolExecutor(min(jobs, len(runs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in [pool.submit(_evaluate_one, run, images, list(metrics), str(cache_dir)) for run in runs]:
+                done.result()
     frames = []
-    for run in dict.fromkeys(grid["run"]):
+    for run in runs:
         run = Path(run)
         model = run / "model.pt"
         key = hashlib.sha256(f"{_sha256(model)} {sorted(images)} {list(metrics)}".encode()).hexdigest()[:16]
@@ -128,6 +147,14 @@ def evaluate_runs(grid: pd.DataFrame, images: dict, metrics, cache_dir: str | Pa
             df = pd.read_csv(cached)  # the same types as a cached table
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def _evaluate_one(run: str, images: dict, metrics: list, cache_dir: str) -> None:
+    """Worker of :func:`evaluate_runs`: one run into the cache, one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    evaluate_runs(pd.DataFrame({"run": [run]}), images, metrics, cache_dir=cache_dir)
 
 
 def curve(rd: pd.DataFrame, grid: pd.DataFrame, arm: str) -> pd.DataFrame:
@@ -254,12 +281,16 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
     if key is None:
         raise ValueError(f"kind must be 'screen' or 'curves', got {kind!r}")
     entries = summary["arms"]
-    names = [a for a in (arms or entries) if a in entries and key in entries[a]]
-    missing = [a for a in (arms or []) if a not in names]
+    names = list(arms) if arms else [a for a in entries if key in entries[a]]
+    missing = [a for a in names if a not in entries or key not in entries[a]]
     if missing:
-        raise ValueError(f"no {kind} result for arm(s) {missing} in the summary; it has {sorted(entries)}")
+        warnings.warn(f"the lab-science report has no {kind} result for arm(s) {missing}: shown as 'not measured'; "
+                      f"`python benchmarks/lab_science.py` trains and reports them", stacklevel=2)
     rows = []
     for name in names:
+        if name in missing:
+            rows.append({"arm": name, "steps": "not measured"})
+            continue
         entry = entries[name]
         cells = entry[key] if kind == "screen" else entry[key]["pchip"]
         row = {"arm": name, "steps": entry["steps"]}
