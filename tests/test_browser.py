@@ -58,10 +58,15 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for name in NOTEBOOKS:
         shutil.copy(REPO / "notebooks" / f"{name}.ipynb", root)
+    # every cell rendered, not only those in view, so that an error output anywhere is found
+    tracker = root / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     port = _free_port()
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--allow-root",
            f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
-           f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}", "--LabApp.news_url=None",
+           f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
+           f"--LabApp.user_settings_dir={root / 'settings'}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     env = {k: v for k, v in os.environ.items() if k != "PROXIQA_LAB_HEADLESS"}  # a live frontend
     log = open(root / "jupyter.log", "w")
@@ -124,13 +129,18 @@ def _run_all(page, timeout: float = 300) -> float:
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     prompts: list[str] = []
+    stalled = 0
     while time.time() - start < timeout:
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
-        shown = [p for p in prompts if p.strip()]  # cells scrolled out of view are not rendered
-        if shown and prompts[-1].strip() and all(re.search(r"\[\d+\]", p) for p in shown) and status == "idle":
+        ran = [bool(re.search(r"\[\d+\]", p)) for p in prompts]
+        if ran and all(ran) and status == "idle":
             return time.time() - start
         if _errors(page):
+            break
+        # idle with cells left unrun and none queued: Run All stopped at a failing cell
+        stalled = stalled + 1 if status == "idle" and any(ran) and not any("*" in p for p in prompts) else 0
+        if stalled >= 10:
             break
         time.sleep(1)
     raise AssertionError(f"not every cell ran: prompts {prompts}, errors {_errors(page)}")

@@ -96,12 +96,15 @@ def check_01(r):
 
 
 def check_02(r):
-    for run in ("pretrained", "alternating"):
+    for run in ("pretrained", "alternating", "alternating_alpha0.5"):
         assert 0 <= r[run]["true"] <= 100 and finite(r[run]["proxy"]) and bpp_ok(r[run]["bpp"])
         assert r[run]["tile"] in (64, 128)
     assert r["image"] == "kodim01" and "tiles" in r["image_proxy_score"]
     assert finite(r["pretrained_proxy"]["rmse"]) and r["pretrained_proxy"]["n_test"] > 0
-    assert set(r["training_gap"]) == {"(a) pretrained proxy, frozen", "(b) alternating training"}
+    a = f"{r['alpha']:g}"
+    assert set(r["training_gap"]) == {f"(a) frozen pretrained proxy, α = {a}", f"(b) alternating, α = {a}",
+                                      "(c) alternating, α = 0.5"}
+    assert all(finite(g["gap"]) for g in r["training_gap"].values())
 
 
 def check_03(r):
