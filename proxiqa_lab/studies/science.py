@@ -297,7 +297,7 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
         if kind == "curves":
             row.update({m: _cell(cells[m]) for m in TABLE_METRICS if m in cells})
         else:
-            row.update({f"saving {m} (%)": _cell(cells[m], min_n=12) for m in ("vmaf", "vmaf_neg")})
+            row.update({f"saving {m} (%)": _cell(cells[m], min_n=12) for m in ("ssim", "vmaf", "vmaf_neg") if m in cells})
             deltas = entry.get("point_delta_vs_control", {})
             row.update({f"Δ{m} at equal rate": _cell(deltas[m], 2, min_n=12) for m in ("psnr_avg", "vmaf", "vmaf_neg")
                         if m in deltas})
