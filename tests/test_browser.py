@@ -58,15 +58,11 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for name in NOTEBOOKS:
         shutil.copy(REPO / "notebooks" / f"{name}.ipynb", root)
-    # every cell rendered, not only those in view, so that an error output anywhere is found
-    tracker = root / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True)
-    tracker.write_text(json.dumps({"windowingMode": "none"}))
     port = _free_port()
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--allow-root",
            f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
            f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-           f"--LabApp.user_settings_dir={root / 'settings'}", "--LabApp.news_url=None",
+           "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     env = {k: v for k, v in os.environ.items() if k != "PROXIQA_LAB_HEADLESS"}  # a live frontend
     log = open(root / "jupyter.log", "w")
@@ -125,17 +121,22 @@ def _wait_idle(page, timeout: float = 300, settle: int = 3) -> None:
 
 def _run_all(page, timeout: float = 300) -> float:
     """Run > Run All Cells, then wait until every code cell shows an execution count and the kernel is idle."""
-    start = time.time()
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    start = clicked = time.time()
+    _click_run_all(page)
     prompts: list[str] = []
-    stalled = 0
+    stalled, tries = 0, 1
     while time.time() - start < timeout:
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute("data-status")
-        ran = [bool(re.search(r"\[\d+\]", p)) for p in prompts]
-        if ran and all(ran) and status == "idle":
+        # cells scrolled out of view are not rendered: their prompt reads ""
+        ran = [bool(re.search(r"\[\d+\]", p)) for p in prompts if p.strip()]
+        if ran and all(ran) and prompts[-1].strip() and status == "idle":
             return time.time() - start
+        if not any(ran) and not any("*" in p for p in prompts) and time.time() - clicked > 20 and tries < 3:
+            # nothing queued yet: a dialog or a busy page swallowed the click; dismiss and ask again
+            page.keyboard.press("Escape")
+            _click_run_all(page)
+            clicked, tries = time.time(), tries + 1
         if _errors(page):
             break
         # idle with cells left unrun and none queued: Run All stopped at a failing cell
@@ -143,7 +144,16 @@ def _run_all(page, timeout: float = 300) -> float:
         if stalled >= 10:
             break
         time.sleep(1)
-    raise AssertionError(f"not every cell ran: prompts {prompts}, errors {_errors(page)}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "failed_run_all.png"), full_page=True)
+    raise AssertionError(f"not every cell ran (Run All asked {tries} times): prompts {prompts}, "
+                         f"errors {_errors(page)}; screenshot {SHOTS / 'failed_run_all.png'}")
+
+
+def _click_run_all(page) -> None:
+    """Run > Run All Cells (the exact item: "Restart Kernel and Run All Cells…" would ask first)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
 
 
 def _errors(page) -> list[str]:

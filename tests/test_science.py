@@ -67,6 +67,8 @@ def test_science_table_reads_the_summary():
         partial = science_table("curves", ["b", "a"], summary=summary)
     assert list(partial.index) == ["b", "a"] and partial.loc["a", "steps"] == "not measured"
     assert partial.loc["b", "vmaf"] == "-5.0 ± 1.0"
+    with pytest.warns(UserWarning, match="no screen result yet"):
+        assert science_table("screen", summary={"arms": {}}).empty
     with pytest.raises(ValueError, match="kind must be"):
         science_table("table", summary=summary)
 

@@ -308,4 +308,8 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
                             "proxy − true": logs[0]["gap"]})
         row["train min"] = round(sum(r["train_seconds"] for r in entry["runs"].values()) / 60, 1)
         rows.append(row)
+    if not rows:
+        warnings.warn(f"the lab-science report has no {kind} result yet; `python benchmarks/lab_science.py` "
+                      "trains and reports the arms", stacklevel=2)
+        return pd.DataFrame(columns=["arm", "steps"]).set_index("arm")
     return pd.DataFrame(rows).set_index("arm").round(3)
