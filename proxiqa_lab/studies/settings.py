@@ -61,8 +61,8 @@ class StudySettings:
         torch_threads: torch CPU threads (``None``: torch's default).
         fooling_alpha: α of the pretrained-proxy experiment (Sec. III-C, notebook 02): the frozen
             proxy and the alternating one of the same schedule. At 1 (no pixel loss) a fine-tune
-            against the frozen lab proxy fools it completely (Kodim01: proxy 103.8, true VMAF 2.3);
-            at 0.9 it is fooled by 30 points but keeps a true VMAF of 61 (reports/lab_science).
+            against the frozen lab proxy fools it completely (Kodim01: proxy 99.1, true VMAF 0.0;
+            reports/lab_science/fooled_proxy.md).
         explorer_objective: the objective of the α × λ explorer grid (notebook 07).
         diagnose_every: proxy runs whose metric has an exact gradient (VMAF, VMAF-NEG, SSIM) log
             the proxy-gradient diagnostic every this many steps (``TrainConfig.diagnose_every``);
