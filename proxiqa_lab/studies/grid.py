@@ -216,6 +216,18 @@ def _train_chain(specs: list[RunSpec], options: dict[str, Any]) -> None:
     train_grid(specs, progress=False, **options)
 
 
+def train_side_by_side(chains: list[list[RunSpec]], options: dict[str, Any], jobs: int) -> None:
+    """Train independent chains of runs (each in order) in ``jobs`` spawned worker processes, one torch thread each."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not chains:
+        return
+    with ProcessPoolExecutor(min(jobs, len(chains)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
+            done.result()
+
+
 def train_chains(
     specs: list[RunSpec],
     profile: str = "smoke",
@@ -238,9 +250,6 @@ def train_chains(
     Returns:
         The table of :func:`train_grid`.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     options = {"profile": profile, "train": train, "finetune_steps": finetune_steps, "seed": seed, "device": device,
@@ -252,10 +261,7 @@ def train_chains(
         train_grid(roots, progress=False, **options)
         chains = [roots + [s for s in specs if s.lmbda == lmbda and s not in roots]
                   for lmbda in dict.fromkeys(s.lmbda for s in specs)]
-        chains = sorted(chains, key=len, reverse=True)  # the longest first
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
-                done.result()
+        train_side_by_side(sorted(chains, key=len, reverse=True), options, jobs)  # the longest first
     return train_grid(specs, progress=False, **options)
 
 

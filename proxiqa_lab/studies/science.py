@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from proxiqa_lab.studies.grid import RunSpec, _train_chain, mse_bases, train_grid
+from proxiqa_lab.studies.grid import RunSpec, mse_bases, train_grid, train_side_by_side
 
 #: The λ of the lab curves compared here: the training-steps study's three rate points.
 CURVE_LAMBDAS = (0.0067, 0.025, 0.0932)
@@ -86,23 +86,14 @@ def train_arms(arms: list[Arm], settings, jobs: int = 2, device: str = "cpu") ->
         # after its own start; then every arm's run after the MSE model of its λ
         roots = [b for b in bases if b.base_lmbda is None]
         train_grid(roots, progress=False, **options)
-        _train_side_by_side([roots + [b] for b in bases if b.base_lmbda is not None], options, jobs)
-        _train_side_by_side([mse_bases([s.lmbda], settings.anchor_lmbda) + [s] for s in specs], options, jobs)
+        train_side_by_side([roots + [b] for b in bases if b.base_lmbda is not None], options, jobs)
+        train_side_by_side([mse_bases([s.lmbda], settings.anchor_lmbda) + [s] for s in specs], options, jobs)
     else:
         train_grid(bases, progress=False, **options)
     table = train_grid(bases + specs, progress=False, **options).iloc[len(bases):].reset_index(drop=True)
     by_spec = {spec: row for spec, (_, row) in zip(specs, table.iterrows())}
     rows = [{**by_spec[s].to_dict(), "arm": arm.name} for arm in arms for s in arm.specs()]
     return pd.DataFrame(rows)
-
-
-def _train_side_by_side(chains: list[list[RunSpec]], options: dict[str, Any], jobs: int) -> None:
-    """Train independent chains of runs in ``jobs`` worker processes, in the given order."""
-    if not chains:
-        return
-    with ProcessPoolExecutor(min(jobs, len(chains)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        for done in [pool.submit(_train_chain, chain, options) for chain in chains]:
-            done.result()
 
 
 def _sha256(path: Path) -> str:
