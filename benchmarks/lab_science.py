@@ -1,6 +1,6 @@
 """Lab-scale science: why the paper's VMAF gain is missing at laptop scale, and what brings it back.
 
-    python benchmarks/lab_science.py [--only ARM ...] [--jobs 2] [--images 24] [--no-train]
+    python benchmarks/lab_science.py [--only ARM ...] [--jobs 2] [--images 24] [--no-train] [--fresh]
 
 Every arm below fine-tunes the lab MSE model of its λ (runs/lab/, shared with the notebooks) and
 is compared with the equal-steps MSE control: the same MSE models fine-tuned for as many steps
@@ -10,8 +10,11 @@ quality against the control's curve (``studies.science.point_savings``). Every p
 the cosine between its proxy's gradient and the exact VMAF gradient (``diagnose_every``).
 
 Writes ``reports/lab_science/``: ``summary.json`` (every number below, each run's training time),
-``screen.md``, ``curves.md``, ``rd_per_image.csv``, and per-image tables. Training resumes where it
-stopped; evaluations are cached in ``runs/lab/eval_cache``.
+``screen.md``, ``curves.md``, ``fooled_proxy.md``, ``rd_per_image.csv``, per-image tables and the
+gradient diagnostic (``gradient_log.csv``, ``gradient_alignment.png``). Training resumes where it
+stopped; evaluations are cached in ``runs/lab/eval_cache``. Arms of the previous report whose runs
+are gone (a fresh checkout) are kept, marked †, unless ``--fresh``; the retrained control is
+compared with the one they were measured against (``control_vs_previous``).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ import pandas as pd
 import torch
 
 from proxiqa_lab.data import dataset_files, load_image
-from proxiqa_lab.evaluation import bd_summary, bd_table
+from proxiqa_lab.evaluation import bd_table
 from proxiqa_lab.paths import runs_root
-from proxiqa_lab.studies import settings_for
+from proxiqa_lab.studies import pretrained_proxy_path, settings_for
 from proxiqa_lab.studies.grid import mse_bases, train_grid
 from proxiqa_lab.studies.science import (CURVE_LAMBDAS, Arm, curve, evaluate_runs, log_summary, point_deltas,
                                          point_savings, train_arms)
@@ -41,6 +44,8 @@ METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
 LABELS = {"psnr_avg": "PSNR_avg", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
 DIAG = (("diagnose_every", 50),)
 CONTROL = "MSE, equal steps"
+#: Marks the arms a report keeps from the previous one (see :func:`carry_over`).
+CARRIED_MARK = "†"
 #: The screen's columns: rate savings at equal quality, and quality changes at equal rate.
 SCREEN_SAVINGS = ("ssim", "vmaf", "vmaf_neg")
 SCREEN_DELTAS = ("psnr_avg", "ms_ssim", "vmaf", "vmaf_neg")
@@ -63,17 +68,18 @@ ARMS = [
     Arm("VMAF_p α=0.95", "proxy:vmaf", 0.95, options=DIAG),
     Arm("VMAF_direct α=0.8", "direct:vmaf", 0.8),
     Arm("VMAF_p α=0.8", "proxy:vmaf", 0.8, options=DIAG),
+    # twice as long (screened against the 1,500-step control like the rest: the MSE arm says what
+    # the extra steps alone give)
+    Arm("MSE, 3000 steps", "mse", steps=3000),
+    Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
     # what the released code does
     Arm("VMAF_p |100 − M̂|", "proxy:vmaf", options=DIAG + (("proxy_abs", True),)),
     Arm("VMAF_p pristine pair", "proxy:vmaf", options=DIAG + (("proxy_pristine", 0.5),)),
-    # twice as long
-    Arm("MSE, 3000 steps", "mse", lambdas=CURVE_LAMBDAS, steps=3000),
-    Arm("VMAF_p α=0.5, 3000 steps", "proxy:vmaf", steps=3000, options=DIAG),
-    Arm("VMAF_direct α=0.5, 3000 steps", "direct:vmaf", steps=3000),
     # the proxy's learning rate and steps
     Arm("VMAF_p proxy lr 1e-2", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-2),)),
     Arm("VMAF_p 4 proxy steps", "proxy:vmaf", options=DIAG + (("proxy_steps", 4),)),
     Arm("VMAF_p proxy lr 1e-4", "proxy:vmaf", options=DIAG + (("proxy_lr", 1e-4),)),
+    Arm("VMAF_direct α=0.5, 3000 steps", "direct:vmaf", steps=3000),
     # recipes that could teach the proxy the metric's slope
     Arm("VMAF_p slope recipe", "proxy:vmaf", options=SLOPE),
     Arm("VMAF_p slope recipe α=0.95", "proxy:vmaf", 0.95, options=SLOPE),
@@ -82,6 +88,9 @@ ARMS = [
     Arm("VMAF_p grad probes + warm-up", "proxy:vmaf",
         options=DIAG + (("proxy_probes", ["grad"]), ("proxy_warmup", 300))),
 ]
+#: The proxy arms whose gradient diagnostic ``gradient_alignment.png`` plots (when measured).
+FIGURE_ARMS = ["VMAF_p α=0.5 (kit)", "VMAF_p α=0.8", "VMAF_p α=0.95", "VMAF_p pristine pair", "VMAF_p proxy lr 1e-2",
+               "VMAF_p α=0.5, 3000 steps", "VMAF_p 4 proxy steps", "VMAF_p slope recipe"]
 #: Names of the pretrained-proxy runs (notebook 02), trained with the arms; α = 1 is the kit's
 #: schedule (``StudySettings.fooling_alpha``), α = 0.9 keeps a little pixel loss.
 FOOLING = ["frozen α=1", "alternating α=1", "frozen α=0.9", "alternating α=0.9, proxy from the pretrained one"]
@@ -126,44 +135,157 @@ def _pretrain(options: dict) -> str:
     return pretrained_proxy("lab", **options)[0]
 
 
-def fooling_table(runs: dict, image) -> tuple[dict, str]:
+def fooling_table(runs: dict, image) -> dict:
     """Kodim01 decoded by each run, true VMAF vs the run's proxy; and the training gap over the last 10 %."""
     from proxiqa_lab.studies import decoded_scores, proxy_true_gap
     from proxiqa_lab.training import load_run
 
-    out, lines = {}, ["| run | Kodim01 bpp | true VMAF | proxy | training: true | proxy | gap | mean abs gap | max abs gap |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = {}
     for name, run in runs.items():
         scores = decoded_scores(run, image, "vmaf")
         gap = proxy_true_gap(load_run(run).log, "metric_true", "metric_proxy", last=0.1)
         out[name] = {"run": Path(run).name, "kodim01": {k: scores[k] for k in ("bpp", "true", "proxy", "proxy_std")},
                      "last_10_percent": gap, "train_seconds": round(load_run(run).train_seconds, 1)}
-        lines.append(f"| {name} | {scores['bpp']:.3f} | {scores['true']:.2f} | {scores['proxy']:.2f} | "
-                     f"{gap['true']:.2f} | {gap['proxy']:.2f} | {gap['gap']:+.2f} | {gap['mean_abs_gap']:.2f} | "
-                     f"{gap['max_abs_gap']:.2f} |")
-    return out, "\n".join(lines)
+    return out
 
 
-def save_gradient_figure(grid: pd.DataFrame, out: Path) -> None:
-    """The proxy-gradient diagnostic of the proxy arms at λ = 0.025, against training steps."""
-    from proxiqa_lab import figures
+def fooling_markdown(fooling: dict) -> str:
+    lines = ["| run | Kodim01 bpp | true VMAF | proxy | training: true | proxy | gap | mean abs gap | max abs gap |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, entry in fooling.items():
+        k, g = entry["kodim01"], entry["last_10_percent"]
+        lines.append(f"| {md(name)}{CARRIED_MARK if entry.get('carried') else ''} | {k['bpp']:.3f} | {k['true']:.2f} | "
+                     f"{k['proxy']:.2f} | {g['true']:.2f} | {g['proxy']:.2f} | {g['gap']:+.2f} | "
+                     f"{g['mean_abs_gap']:.2f} | {g['max_abs_gap']:.2f} |")
+    return "\n".join(lines)
+
+
+def gradient_log(grid: pd.DataFrame) -> pd.DataFrame:
+    """The gradient diagnostic rows of the proxy arms' runs at λ = 0.025 (``log.csv``), one per logged step."""
     from proxiqa_lab.training import load_run
 
-    rows = grid[grid["objective"].str.startswith("proxy:vmaf") & (grid["lmbda"] == 0.025)]
-    if rows.empty:
+    rows = grid[grid["objective"].str.startswith("proxy:") & (grid["lmbda"] == 0.025)]
+    columns = ["label", "lmbda", "step", "grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy"]
+    logs = [load_run(r["run"]).log.assign(label=r["arm"], lmbda=r["lmbda"]) for _, r in rows.iterrows()]
+    logs = [log.dropna(subset=["grad_cos_proxy"])[columns] for log in logs if "grad_cos_proxy" in log]
+    return pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(columns=columns)
+
+
+def save_gradient_figure(logs: pd.DataFrame, out: Path) -> None:
+    """The proxy-gradient diagnostic of the VMAF proxy arms in ``FIGURE_ARMS``, against training steps."""
+    from proxiqa_lab import figures
+
+    logs = logs[logs["label"].isin(FIGURE_ARMS)]
+    if logs.empty:
         return
-    logs = pd.concat([load_run(r["run"]).log.assign(label=r["arm"], lmbda=r["lmbda"]) for _, r in rows.iterrows()],
-                     ignore_index=True)
-    fig = figures.gradient_alignment(logs)
-    figures.save_figure(fig, out, "gradient_alignment")
+    order = {name: i for i, name in enumerate(FIGURE_ARMS)}
+    logs = logs.sort_values(["label", "step"], key=lambda c: c.map(order) if c.name == "label" else c, kind="stable")
+    figures.save_figure(figures.gradient_alignment(logs), out, "gradient_alignment")
 
 
-def cell(values: pd.Series, digits: int = 1, min_n: int = 1) -> str:
-    """``mean ± std`` of the defined values; "out of range" when fewer than ``min_n`` images have one."""
-    values = values.dropna()
-    if len(values) < min_n:
+def md(name: str) -> str:
+    """An arm's name as a Markdown table cell (``|`` escaped: ``VMAF_p |100 − M̂|``)."""
+    return name.replace("|", "\\|")
+
+
+def cell(stats: dict | None, digits: int = 1, min_n: int = 1) -> str:
+    """``mean ± std`` of a ``{"mean", "std", "n"}`` cell; "out of range" when fewer than ``min_n`` images have one."""
+    if not stats or stats["n"] < max(min_n, 1):
         return "out of range" if min_n > 1 else "n/a"
-    return f"{values.mean():+.{digits}f} ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else f"{values.mean():+.{digits}f}"
+    mean = f"{stats['mean']:+.{digits}f}"
+    return f"{mean} ± {stats['std']:.{digits}f}" if stats["n"] > 1 else mean
+
+
+def stats(table: pd.DataFrame) -> dict:
+    """Mean, std and count over images of each metric column."""
+    return {m: {"mean": table[m].mean(), "std": table[m].std(ddof=1), "n": int(table[m].notna().sum())}
+            for m in METRICS}
+
+
+def arm_entry(arm: Arm, grid: pd.DataFrame, rd: pd.DataFrame, control_rd: pd.DataFrame) -> tuple[dict, list]:
+    """One arm's summary: its runs (λ, training time, Kodak means, log), BD-rates against the control on
+    three λ, and the λ = 0.025 point's rate saving and quality change; with the per-image BD tables."""
+    rows = grid[grid["arm"] == arm.name]
+    entry = {"objective": arm.objective, "alpha": arm.alpha, "steps": int(rows["steps"].iloc[0]),
+             "options": {k: v for k, v in arm.options}, "runs": {}}
+    for _, row in rows.iterrows():
+        run_rd = rd[rd["codec"] == Path(row["run"]).name]
+        entry["runs"][Path(row["run"]).name] = {
+            "lmbda": row["lmbda"], "train_seconds": round(float(row["train_seconds"]), 1),
+            "kodak_mean": {k: float(run_rd[k].mean()) for k in ("bpp", *METRICS)}, "log": log_summary(row["run"])}
+    per_image = []
+    if arm.name == CONTROL:
+        return entry, per_image
+    if len(arm.lambdas) >= 3:
+        both = pd.concat([control_rd, curve(rd, grid, arm.name)], ignore_index=True)
+        entry["bd_vs_control"] = {}
+        for method in ("pchip", "cubic"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = bd_table(both, baseline=CONTROL, metrics=METRICS, method=method)
+            per_image.append(table.assign(fit=method))
+            entry["bd_vs_control"][method] = stats(table)
+    for _, row in rows[rows["lmbda"] == 0.025].iterrows():
+        test = rd[rd["codec"] == Path(row["run"]).name]
+        entry["point_saving_vs_control"] = stats(point_savings(control_rd, test, METRICS))
+        entry["point_delta_vs_control"] = stats(point_deltas(control_rd, test, METRICS))
+    return entry, per_image
+
+
+def screen_line(name: str, entry: dict) -> str | None:
+    """The arm's λ = 0.025 row of ``screen.md`` (``None`` without one)."""
+    runs = [r for r in entry["runs"].values() if r["lmbda"] == 0.025]
+    if "point_saving_vs_control" not in entry or not runs:
+        return None
+    run, logs = runs[0], runs[0]["log"]
+    diag = [f"{logs[k]:+.3f}" if math.isfinite(logs[k]) else "–"
+            for k in ("grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy", "gap")]
+    saving, delta = entry["point_saving_vs_control"], entry["point_delta_vs_control"]
+    return (f"| {md(name)}{CARRIED_MARK if entry.get('carried') else ''} | {run['kodak_mean']['bpp']:.3f} | "
+            + " | ".join(cell(saving[m], min_n=12) for m in SCREEN_SAVINGS) + " | "
+            + " | ".join(cell(delta[m], 2, min_n=12) for m in SCREEN_DELTAS) + " | "
+            + " | ".join(diag) + f" | {run['train_seconds'] / 60:.1f} |")
+
+
+def curve_lines(name: str, entry: dict) -> list[str]:
+    """The arm's rows of ``curves.md`` (one per fit)."""
+    mark = CARRIED_MARK if entry.get("carried") else ""
+    return [f"| {md(name)}{mark} | {method} | " + " | ".join(cell(table[m]) for m in METRICS) + " |"
+            for method, table in entry.get("bd_vs_control", {}).items()]
+
+
+def carry_over(result: dict, previous: dict) -> list[str]:
+    """Keep the previous report's arms and fooling runs that this report did not measure again.
+
+    Their runs are no longer in ``runs/lab`` (a fresh checkout), so they are kept as measured, marked
+    ``carried``; the retrained control's Kodak means are compared with the previous control's
+    (``control_vs_previous``: the largest absolute difference), which tells whether the carried
+    comparisons still hold against it. Returns the names carried.
+    """
+    carried = []
+    for key, known in (("arms", [a.name for a in ARMS]), ("fooled_proxy", FOOLING + ["alternating α=0.5 (RD grid)"])):
+        for name, entry in previous.get(key, {}).items():
+            if name in known and name not in result[key]:
+                result[key][name] = {**entry, "carried": True}
+                carried.append(name)
+    order = {name: i for i, name in enumerate([a.name for a in ARMS])}
+    result["arms"] = dict(sorted(result["arms"].items(), key=lambda kv: order.get(kv[0], len(order))))
+    old = previous.get("arms", {}).get(CONTROL, {}).get("runs", {})
+    new = result["arms"].get(CONTROL, {}).get("runs", {})
+    diffs = [abs(new[r]["kodak_mean"][m] - old[r]["kodak_mean"][m]) for r in set(old) & set(new) for m in METRICS]
+    if carried and not previous.get("arms", {}).get(CONTROL, {}).get("carried"):
+        result["control_vs_previous"] = {"runs": len(set(old) & set(new)), "max_abs_diff": max(diffs, default=math.nan)}
+    elif "control_vs_previous" in previous:
+        result["control_vs_previous"] = previous["control_vs_previous"]
+    return carried
+
+
+def merge_csv(path: Path, fresh: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``fresh`` with the rows of the CSV at ``path`` whose ``key`` it lacks (the carried arms' rows)."""
+    if path.is_file():
+        old = pd.read_csv(path)
+        fresh = pd.concat([fresh, old[~old[key].isin(fresh[key])]], ignore_index=True) if key in old else fresh
+    return fresh
 
 
 def main() -> None:
@@ -173,6 +295,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs trained side by side")
     parser.add_argument("--images", type=int, default=24, help="Kodak images evaluated (file order)")
     parser.add_argument("--no-train", action="store_true", help="report on the runs already complete")
+    parser.add_argument("--fresh", action="store_true", help="report only the arms measured now (else the previous "
+                                                             "report's other arms are kept, marked)")
     parser.add_argument("--out", default="reports/lab_science")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -184,6 +308,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown arm(s) {unknown}; arms: {names}")
     chosen = set(args.only or names) | {CONTROL}
+    proxy_path = str(pretrained_proxy_path("lab", **settings.pretrain))
     if not args.no_train:
         t0 = time.perf_counter()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -194,89 +319,74 @@ def main() -> None:
             proxy_path = pretrain.result()
         train_arms(training_order(ARMS, proxy_path, chosen), settings, jobs=args.jobs)
         print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    proxy_path = _pretrain(settings.pretrain) if args.no_train else proxy_path
     complete = [a for a in ARMS + fooling_arms(proxy_path)
                 if all((runs_root() / "lab" / s.name("bls", 64) / "model.pt").is_file() for s in a.specs())]
+    if not any(a.name == CONTROL for a in complete):
+        sys.exit("the equal-steps MSE control is not trained: run without --no-train first")
     grid = train_arms(complete, settings, jobs=1)  # every run is complete: this only collects them
 
-    fooling, fooling_md = fooling_table(fooling_runs(settings, proxy_path), load_image(dataset_files("kodak")[0]))
-    (out / "fooled_proxy.md").write_text(
-        "# The pretrained proxy, frozen or alternating (Sec. III-C), λ = 0.025, fine-tuned from the MSE model\n\n"
-        "Kodim01 decoded by each run's final codec, scored by libvmaf and by the run's own proxy (mean over "
-        "128² tiles); and the batch means of true and proxy VMAF over the last 10 % of the logged training "
-        "steps (gap: proxy − true; abs gaps: of each logged step).\n\n" + fooling_md + "\n")
+    fooling = fooling_table(fooling_runs(settings, proxy_path), load_image(dataset_files("kodak")[0]))
     complete = [a for a in complete if a.name not in FOOLING]
     grid = grid[~grid["arm"].isin(FOOLING)]
 
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
     rd = evaluate_runs(grid, images, METRICS, cache_dir=runs_root() / "lab" / "eval_cache", jobs=args.jobs)
-    rd.to_csv(out / "rd_per_image.csv", index=False)
     control_rd = curve(rd, grid, CONTROL)
     result = {"command": "python " + " ".join(sys.argv), "kodak_images": len(images), "arms": {},
               "fooled_proxy": fooling}
-    screen_lines = ["| arm | bpp | rate saving: " + " | ".join(LABELS[m] for m in SCREEN_SAVINGS)
-                    + " | at equal rate: Δ" + " | Δ".join(LABELS[m] for m in SCREEN_DELTAS)
-                    + " | cos(∇M̂, ∇M) | cos(MSE dir., ∇M) | ‖∇M̂‖/‖∇M‖ | proxy − true | train min |",
-                    "|---|---:|" + "---:|" * (len(SCREEN_SAVINGS) + len(SCREEN_DELTAS) + 5)]
-    curve_lines = ["| arm | fit | " + " | ".join(LABELS[m] for m in METRICS) + " |",
-                   "|---|---|" + "---:|" * len(METRICS)]
     per_image = []
     for arm in complete:
-        rows = grid[grid["arm"] == arm.name]
-        entry = {"objective": arm.objective, "alpha": arm.alpha, "steps": int(rows["steps"].iloc[0]),
-                 "options": {k: v for k, v in arm.options}, "runs": {}}
-        for _, row in rows.iterrows():
-            logs = log_summary(row["run"])
-            run_rd = rd[rd["codec"] == Path(row["run"]).name]
-            entry["runs"][Path(row["run"]).name] = {
-                "lmbda": row["lmbda"], "train_seconds": round(float(row["train_seconds"]), 1),
-                "kodak_mean": {k: float(run_rd[k].mean()) for k in ("bpp", *METRICS)}, "log": logs}
-        if arm.name != CONTROL:
-            if len(arm.lambdas) >= 3:
-                test = curve(rd, grid, arm.name)
-                both = pd.concat([control_rd, test], ignore_index=True)
-                entry["bd_vs_control"] = {}
-                for method in ("pchip", "cubic"):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        table = bd_table(both, baseline=CONTROL, metrics=METRICS, method=method)
-                    per_image.append(table.assign(fit=method))
-                    entry["bd_vs_control"][method] = {m: {"mean": table[m].mean(), "std": table[m].std(ddof=1),
-                                                          "n": int(table[m].notna().sum())} for m in METRICS}
-                    curve_lines.append(f"| {arm.name} | {method} | " + " | ".join(cell(table[m]) for m in METRICS) + " |")
-            for _, row in rows.iterrows():
-                if row["lmbda"] != 0.025:
-                    continue
-                test = rd[rd["codec"] == Path(row["run"]).name]
-                ctrl = control_rd if arm.steps is None else curve(rd, grid, "MSE, 3000 steps")
-                saving, delta = point_savings(ctrl, test, METRICS), point_deltas(ctrl, test, METRICS)
-                stats = lambda t: {m: {"mean": t[m].mean(), "std": t[m].std(ddof=1),  # noqa: E731
-                                       "n": int(t[m].notna().sum())} for m in METRICS}
-                entry["point_saving_vs_control"], entry["point_delta_vs_control"] = stats(saving), stats(delta)
-                logs = entry["runs"][Path(row["run"]).name]["log"]
-                diag = [f"{logs[k]:+.3f}" if math.isfinite(logs[k]) else "–"
-                        for k in ("grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy", "gap")]
-                screen_lines.append(f"| {arm.name} | {test['bpp'].mean():.3f} | "
-                                    + " | ".join(cell(saving[m], min_n=12) for m in SCREEN_SAVINGS) + " | "
-                                    + " | ".join(cell(delta[m], 2, min_n=12) for m in SCREEN_DELTAS) + " | "
-                                    + " | ".join(diag) + f" | {row['train_seconds'] / 60:.1f} |")
-        result["arms"][arm.name] = entry
-    if per_image:
-        pd.concat(per_image).to_csv(out / "bd_per_image_vs_control.csv")
-    save_gradient_figure(grid, out)
+        result["arms"][arm.name], tables = arm_entry(arm, grid, rd, control_rd)
+        per_image += tables
+    per_image = pd.concat(per_image).reset_index() if per_image else pd.DataFrame(columns=["codec", "image"])
+    logs = gradient_log(grid)
+    carried = []
+    if not args.fresh and (out / "summary.json").is_file():
+        carried = carry_over(result, json.loads((out / "summary.json").read_text()))
+        rd = merge_csv(out / "rd_per_image.csv", rd, "codec")
+        per_image = merge_csv(out / "bd_per_image_vs_control.csv", per_image, "codec")
+        logs = merge_csv(out / "gradient_log.csv", logs, "label")
+    rd.to_csv(out / "rd_per_image.csv", index=False)
+    per_image.to_csv(out / "bd_per_image_vs_control.csv", index=False)
+    logs.to_csv(out / "gradient_log.csv", index=False)
+    save_gradient_figure(logs, out)
+
     head = (f"Kodak, {len(images)} images, lab profile (BLS N=64), fine-tunes from the MSE model of each λ. "
             f"Mean ± std over images; negative is better. Command: `{result['command']}`.\n\n")
+    if carried:
+        check = result.get("control_vs_previous", {})
+        head += (f"{CARRIED_MARK} measured by an earlier run of this script, whose run folders are not in `runs/lab` "
+                 f"now; kept from the previous report. The control retrained since then differs from the one "
+                 f"they were compared with by at most {check.get('max_abs_diff', math.nan):.2g} in any Kodak mean "
+                 f"({check.get('runs', 0)} runs).\n\n")
+    screen = [line for name, entry in result["arms"].items() if (line := screen_line(name, entry))]
     (out / "screen.md").write_text(
         "# Screen at λ = 0.025 against the equal-steps MSE control\n\n" + head
         + "Rate saving at equal quality (%), where the point's quality lies inside the control's range for at "
         "least half of the images (else 'out of range'), and quality change at equal rate (dB for PSNR, points "
-        "for MS-SSIM ×1, VMAF and VMAF-NEG; positive is better), where its rate does. The gradient columns compare "
-        "the proxy's gradient ∇M̂ and the MSE descent direction x − x̂ with the exact gradient ∇M of the arm's "
-        "metric (VMAF, or SSIM for the SSIM_p arms), over the second half of the run.\n\n"
-        + "\n".join(screen_lines) + "\n")
-    (out / "curves.md").write_text("# BD-rate vs the equal-steps MSE control (%), λ = "
-                                   + ", ".join(f"{v:g}" for v in CURVE_LAMBDAS) + "\n\n" + head
-                                   + "\n".join(curve_lines) + "\n")
+        "for MS-SSIM ×1, VMAF and VMAF-NEG; positive is better), where its rate does. The 3,000-step arms are "
+        "compared with the same 1,500-step control; `MSE, 3000 steps` shows what the extra steps alone give. "
+        "The gradient columns compare the proxy's gradient ∇M̂ and the MSE descent direction x − x̂ with the "
+        "exact gradient ∇M of the arm's metric (VMAF, or SSIM for the SSIM_p arms), over the second half of "
+        "the run.\n\n"
+        + "| arm | bpp | rate saving: " + " | ".join(LABELS[m] for m in SCREEN_SAVINGS)
+        + " | at equal rate: Δ" + " | Δ".join(LABELS[m] for m in SCREEN_DELTAS)
+        + " | cos(∇M̂, ∇M) | cos(MSE dir., ∇M) | ‖∇M̂‖/‖∇M‖ | proxy − true | train min |\n"
+        + "|---|---:|" + "---:|" * (len(SCREEN_SAVINGS) + len(SCREEN_DELTAS) + 5) + "\n"
+        + "\n".join(screen) + "\n")
+    curves = [line for name, entry in result["arms"].items() for line in curve_lines(name, entry)]
+    (out / "curves.md").write_text(
+        "# BD-rate vs the equal-steps MSE control (%), λ = " + ", ".join(f"{v:g}" for v in CURVE_LAMBDAS) + "\n\n"
+        + head + "The paper's cubic fit needs four rate points; with three it is n/a.\n\n"
+        + "| arm | fit | " + " | ".join(LABELS[m] for m in METRICS) + " |\n"
+        + "|---|---|" + "---:|" * len(METRICS) + "\n" + "\n".join(curves) + "\n")
+    (out / "fooled_proxy.md").write_text(
+        "# The pretrained proxy, frozen or alternating (Sec. III-C), λ = 0.025, fine-tuned from the MSE model\n\n"
+        "Kodim01 decoded by each run's final codec, scored by libvmaf and by the run's own proxy (mean over "
+        "128² tiles); and the batch means of true and proxy VMAF over the last 10 % of the logged training "
+        "steps (gap: proxy − true; abs gaps: of each logged step)."
+        + (f" {CARRIED_MARK} kept from the previous report." if any(e.get("carried") for e in fooling.values()) else "")
+        + "\n\n" + fooling_markdown(result["fooled_proxy"]) + "\n")
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=float))
     print((out / "screen.md").read_text())
     print((out / "curves.md").read_text())

@@ -243,7 +243,8 @@ def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmb
         color = cmap(0.85 * i / max(1, len(runs) - 1))
         h = SYMBOLS.get(hue, hue)
         ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {h} = {value:g}")
-        ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8, label=f"MSE direction, {h} = {value:g}")
+        ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8,
+                label=f"MSE direction, {name}, {h} = {value:g}")
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xlabel="training step", ylabel=f"cosine with the exact ∂{metric}/∂x̂",
            title=f"Does the proxy's gradient point where {metric} rises?")

@@ -52,7 +52,7 @@ def test_science_table_reads_the_summary():
     from proxiqa_lab.studies.science import science_table
 
     cells = {m: {"mean": -5.0, "std": 1.0, "n": 24} for m in ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")}
-    runs = {"r": {"lmbda": 0.025, "train_seconds": 600.0,
+    runs = {"r": {"lmbda": 0.025, "train_seconds": 600.0, "kodak_mean": {"bpp": 0.5},
                   "log": {"grad_cos_proxy": 0.01, "grad_cos_mse": 0.2, "gap": 0.5}}}
     summary = {"arms": {"a": {"steps": 1500, "point_saving_vs_control": cells, "point_delta_vs_control": cells,
                               "runs": runs},
@@ -61,6 +61,7 @@ def test_science_table_reads_the_summary():
     assert list(screen.index) == ["a"] and screen.loc["a", "saving vmaf (%)"] == "-5.0 ± 1.0"
     assert screen.loc["a", "Δvmaf at equal rate"] == "-5.00 ± 1.00"
     assert screen.loc["a", "cos(∇M̂, ∇M)"] == 0.01 and screen.loc["a", "train min"] == 10.0
+    assert screen.loc["a", "bpp"] == 0.5
     curves = science_table("curves", summary=summary)
     assert list(curves.index) == ["b"] and curves.loc["b", "vmaf"] == "-5.0 ± 1.0"
     with pytest.warns(UserWarning, match="no curves result for arm.*'a'"):
@@ -106,3 +107,48 @@ def test_committed_report_has_every_arm_the_notebooks_show():
     assert named, "no notebook shows a lab-science table"
     absent = [n for n in named if n[2] not in summary["arms"] or key[n[1]] not in summary["arms"][n[2]]]
     assert not absent, f"arms the notebooks show but reports/lab_science/summary.json lacks: {absent}"
+
+
+def _lab_science():
+    """``benchmarks/lab_science.py`` as a module."""
+    import importlib.util
+
+    from proxiqa_lab.paths import project_root
+
+    spec = importlib.util.spec_from_file_location("lab_science", project_root() / "benchmarks" / "lab_science.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_keeps_the_previous_arms_it_did_not_measure_again_and_checks_the_control():
+    lab = _lab_science()
+    means = {m: 50.0 for m in ("bpp", *lab.METRICS)}
+    control = lambda shift: {"runs": {"r": {"lmbda": 0.025, "kodak_mean": {**means, "vmaf": 50.0 + shift}}}}  # noqa: E731
+    previous = {"arms": {lab.CONTROL: control(0.0), "VMAF_direct α=0.5": {"objective": "direct:vmaf"},
+                         "VMAF_p α=0.8": {"objective": "old"}, "an arm no longer in the script": {}},
+                "fooled_proxy": {"frozen α=1": {"run": "f"}}}
+    result = {"arms": {"VMAF_p α=0.8": {"objective": "new"}, lab.CONTROL: control(0.25)}, "fooled_proxy": {}}
+    carried = lab.carry_over(result, previous)
+    assert sorted(carried) == ["VMAF_direct α=0.5", "frozen α=1"]
+    assert result["arms"]["VMAF_p α=0.8"] == {"objective": "new"}  # measured now: never replaced
+    assert result["arms"]["VMAF_direct α=0.5"]["carried"] and result["fooled_proxy"]["frozen α=1"]["carried"]
+    assert "an arm no longer in the script" not in result["arms"]
+    assert list(result["arms"]) == [lab.CONTROL, "VMAF_direct α=0.5", "VMAF_p α=0.8"]  # the script's order
+    assert result["control_vs_previous"] == {"runs": 1, "max_abs_diff": pytest.approx(0.25)}
+
+
+def test_report_cells_say_out_of_range_and_mark_carried_rows():
+    lab = _lab_science()
+    assert lab.cell({"mean": -1.234, "std": 0.5, "n": 24}) == "-1.2 ± 0.5"
+    assert lab.cell({"mean": 2.0, "std": math.nan, "n": 1}) == "+2.0"
+    assert lab.cell({"mean": 2.0, "std": 0.1, "n": 5}, min_n=12) == "out of range"
+    assert lab.cell(None) == "n/a"
+    stat = {m: {"mean": 1.0, "std": 0.5, "n": 24} for m in lab.METRICS}
+    log = {"grad_cos_proxy": 0.01, "grad_cos_mse": 0.2, "grad_scale_proxy": 0.05, "gap": -0.1}
+    entry = {"runs": {"r": {"lmbda": 0.025, "train_seconds": 600.0, "kodak_mean": {"bpp": 0.5}, "log": log}},
+             "point_saving_vs_control": stat, "point_delta_vs_control": stat, "carried": True}
+    line = lab.screen_line("arm", entry)
+    assert line.startswith(f"| arm{lab.CARRIED_MARK} | 0.500 | +1.0 ± 0.5") and line.endswith("| 10.0 |")
+    assert lab.screen_line("arm", {**entry, "runs": {}}) is None
+    assert lab.screen_line("VMAF_p |100 − M̂|", entry).startswith("| VMAF_p \\|100 − M̂\\|")

@@ -17,7 +17,7 @@ notebook                                functions
 """
 
 from proxiqa_lab.studies.adversarial import (decoded_scores, fooling_specs, image_proxy_score, pretrained_proxy,
-                                             proxy_true_gap, tile_batch)
+                                             pretrained_proxy_path, proxy_true_gap, tile_batch)
 from proxiqa_lab.studies.architecture import AlternatingTrace, layer_shapes, model_summary, parameter_count
 from proxiqa_lab.studies.explorer import explorer_grid, explorer_specs
 from proxiqa_lab.studies.grid import (
@@ -97,6 +97,7 @@ __all__ = [
     "paper_width_codec",
     "parameter_count",
     "pretrained_proxy",
+    "pretrained_proxy_path",
     "proxy_true_gap",
     "rd_records",
     "rd_study",

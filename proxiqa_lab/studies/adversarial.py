@@ -10,6 +10,8 @@ full image, computed by libvmaf.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -91,6 +93,16 @@ def fooling_specs(settings, metric: str, lmbda: float, proxy_path: str) -> list:
     return [settings.diagnosed(s) for s in specs]
 
 
+def pretrained_proxy_path(profile: str = "smoke", metric: str = "vmaf", patch_size: int | None = None,
+                          images: int | None = None, seed: int = 0, **_) -> Path:
+    """Where :func:`pretrained_proxy` keeps the proxy of these options (which may not exist yet)."""
+    from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.training import make_config
+
+    patch_size = patch_size or make_config(profile).patch_size
+    return runs_root() / profile / f"pretrained-proxy-{metric}-p{patch_size}-n{images or 'all'}-s{seed}.pt"
+
+
 def pretrained_proxy(
     profile: str = "smoke",
     metric: str = "vmaf",
@@ -130,8 +142,8 @@ def pretrained_proxy(
     from proxiqa_lab.training import make_config
     from proxiqa_lab.training import pretrain
 
+    out = pretrained_proxy_path(profile, metric, patch_size, images, seed)
     patch_size = patch_size or make_config(profile).patch_size
-    out = runs_root() / profile / f"pretrained-proxy-{metric}-p{patch_size}-n{images or 'all'}-s{seed}.pt"
     if out.is_file():
         return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]
     try:
@@ -157,8 +169,6 @@ def decoded_scores(run: str, img: np.ndarray, metric: str = "vmaf", device: str 
         ``{"decoded", "bpp", "true", "proxy", "proxy_std", "tile"}``: true metric of the full
         decoded image, and the image-level proxy score (mean ± std over tiles).
     """
-    from pathlib import Path
-
     from proxiqa_lab.codec import LearnedCodec
     from proxiqa_lab.metrics import score
     from proxiqa_lab.models import load_checkpoint

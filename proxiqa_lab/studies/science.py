@@ -285,6 +285,9 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
         entry = entries[name]
         cells = entry[key] if kind == "screen" else entry[key]["pchip"]
         row = {"arm": name, "steps": entry["steps"]}
+        screened = [r for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
+        if kind == "screen" and screened and "kodak_mean" in screened[0]:
+            row["bpp"] = screened[0]["kodak_mean"]["bpp"]
         if kind == "curves":
             row.update({m: _cell(cells[m]) for m in TABLE_METRICS if m in cells})
         else:
@@ -292,11 +295,10 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
             deltas = entry.get("point_delta_vs_control", {})
             row.update({f"Δ{m} at equal rate": _cell(deltas[m], 2, min_n=12) for m in ("psnr_avg", "vmaf", "vmaf_neg")
                         if m in deltas})
-        if kind == "screen":
-            logs = [r["log"] for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
-            if logs:
-                row.update({"cos(∇M̂, ∇M)": logs[0]["grad_cos_proxy"], "cos(MSE dir., ∇M)": logs[0]["grad_cos_mse"],
-                            "proxy − true": logs[0]["gap"]})
+        if kind == "screen" and screened:
+            log = screened[0]["log"]
+            row.update({"cos(∇M̂, ∇M)": log["grad_cos_proxy"], "cos(MSE dir., ∇M)": log["grad_cos_mse"],
+                        "proxy − true": log["gap"]})
         row["train min"] = round(sum(r["train_seconds"] for r in entry["runs"].values()) / 60, 1)
         rows.append(row)
     if not rows:
