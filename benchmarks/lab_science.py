@@ -95,6 +95,9 @@ FIGURE_ARMS = ["VMAF_p α=0.5 (kit)", "VMAF_p α=0.8", "VMAF_p α=0.95", "VMAF_p
 #: schedule (``StudySettings.fooling_alpha``), α = 0.9 keeps a little pixel loss.
 FOOLING = ["frozen α=1", "alternating α=1", "frozen α=0.9", "alternating α=0.9, proxy from the pretrained one"]
 
+#: The RD grid's α = 0.5 run, shown beside them (notebook 02's Fig. 7c).
+FOOLING_RD_GRID = "alternating α=0.5 (RD grid)"
+
 
 def fooling_arms(proxy_path: str) -> list[Arm]:
     """The pretrained-proxy runs at λ = 0.025 as arms, named as :func:`fooling_runs` trains them."""
@@ -121,7 +124,7 @@ def fooling_runs(settings, proxy_path: str) -> dict:
     from proxiqa_lab.studies import fooling_specs
 
     specs = [s for s in fooling_specs(settings, "vmaf", 0.025, proxy_path) if s.objective != "mse"]
-    by_name = dict(zip([FOOLING[0], FOOLING[1], "alternating α=0.5 (RD grid)"], specs))
+    by_name = dict(zip([FOOLING[0], FOOLING[1], FOOLING_RD_GRID], specs))
     by_name.update({a.name: a.specs()[0] for a in fooling_arms(proxy_path)[2:]})
     runs = {name: runs_root() / "lab" / spec.name("bls", 64) for name, spec in by_name.items()}
     return {name: str(run) for name, run in runs.items() if (run / "model.pt").is_file()}
@@ -263,18 +266,19 @@ def carry_over(result: dict, previous: dict) -> list[str]:
     comparisons still hold against it. Returns the names carried.
     """
     carried = []
-    for key, known in (("arms", [a.name for a in ARMS]), ("fooled_proxy", FOOLING + ["alternating α=0.5 (RD grid)"])):
+    for key, known in (("arms", [a.name for a in ARMS]), ("fooled_proxy", FOOLING + [FOOLING_RD_GRID])):
         for name, entry in previous.get(key, {}).items():
             if name in known and name not in result[key]:
                 result[key][name] = {**entry, "carried": True}
                 carried.append(name)
     order = {name: i for i, name in enumerate([a.name for a in ARMS])}
     result["arms"] = dict(sorted(result["arms"].items(), key=lambda kv: order.get(kv[0], len(order))))
-    old = previous.get("arms", {}).get(CONTROL, {}).get("runs", {})
-    new = result["arms"].get(CONTROL, {}).get("runs", {})
-    diffs = [abs(new[r]["kodak_mean"][m] - old[r]["kodak_mean"][m]) for r in set(old) & set(new) for m in METRICS]
-    if carried and not previous.get("arms", {}).get(CONTROL, {}).get("carried"):
-        result["control_vs_previous"] = {"runs": len(set(old) & set(new)), "max_abs_diff": max(diffs, default=math.nan)}
+    previous_control = previous.get("arms", {}).get(CONTROL, {})
+    if carried and not previous_control.get("carried"):
+        old, new = previous_control.get("runs", {}), result["arms"].get(CONTROL, {}).get("runs", {})
+        shared = set(old) & set(new)
+        diffs = [abs(new[r]["kodak_mean"][m] - old[r]["kodak_mean"][m]) for r in shared for m in METRICS]
+        result["control_vs_previous"] = {"runs": len(shared), "max_abs_diff": max(diffs, default=math.nan)}
     elif "control_vs_previous" in previous:
         result["control_vs_previous"] = previous["control_vs_previous"]
     return carried
