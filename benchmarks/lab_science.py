@@ -37,8 +37,8 @@ from proxiqa_lab.evaluation import bd_table
 from proxiqa_lab.paths import runs_root
 from proxiqa_lab.studies import pretrained_proxy_path, settings_for
 from proxiqa_lab.studies.grid import mse_bases, train_grid
-from proxiqa_lab.studies.science import (CURVE_LAMBDAS, Arm, curve, evaluate_runs, log_summary, point_deltas,
-                                         point_savings, train_arms)
+from proxiqa_lab.studies.science import (CURVE_LAMBDAS, SCREEN_LAMBDA, Arm, curve, evaluate_runs, log_summary,
+                                         point_deltas, point_savings, screened_run, train_arms)
 
 METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
 LABELS = {"psnr_avg": "PSNR_avg", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
@@ -123,7 +123,7 @@ def fooling_runs(settings, proxy_path: str) -> dict:
     """
     from proxiqa_lab.studies import fooling_specs
 
-    specs = [s for s in fooling_specs(settings, "vmaf", 0.025, proxy_path) if s.objective != "mse"]
+    specs = [s for s in fooling_specs(settings, "vmaf", SCREEN_LAMBDA, proxy_path) if s.objective != "mse"]
     by_name = dict(zip([FOOLING[0], FOOLING[1], FOOLING_RD_GRID], specs))
     by_name.update({a.name: a.specs()[0] for a in fooling_arms(proxy_path)[2:]})
     runs = {name: runs_root() / "lab" / spec.name("bls", 64) for name, spec in by_name.items()}
@@ -167,7 +167,7 @@ def gradient_log(grid: pd.DataFrame) -> pd.DataFrame:
     """The gradient diagnostic rows of the proxy arms' runs at λ = 0.025 (``log.csv``), one per logged step."""
     from proxiqa_lab.training import load_run
 
-    rows = grid[grid["objective"].str.startswith("proxy:") & (grid["lmbda"] == 0.025)]
+    rows = grid[grid["objective"].str.startswith("proxy:") & (grid["lmbda"] == SCREEN_LAMBDA)]
     columns = ["label", "lmbda", "step", "grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy"]
     logs = [load_run(r["run"]).log.assign(label=r["arm"], lmbda=r["lmbda"]) for _, r in rows.iterrows()]
     logs = [log.dropna(subset=["grad_cos_proxy"])[columns] for log in logs if "grad_cos_proxy" in log]
@@ -228,7 +228,7 @@ def arm_entry(arm: Arm, grid: pd.DataFrame, rd: pd.DataFrame, control_rd: pd.Dat
                 table = bd_table(both, baseline=CONTROL, metrics=METRICS, method=method)
             per_image.append(table.assign(fit=method))
             entry["bd_vs_control"][method] = stats(table)
-    for _, row in rows[rows["lmbda"] == 0.025].iterrows():
+    for _, row in rows[rows["lmbda"] == SCREEN_LAMBDA].iterrows():
         test = rd[rd["codec"] == Path(row["run"]).name]
         entry["point_saving_vs_control"] = stats(point_savings(control_rd, test, METRICS))
         entry["point_delta_vs_control"] = stats(point_deltas(control_rd, test, METRICS))
@@ -237,10 +237,10 @@ def arm_entry(arm: Arm, grid: pd.DataFrame, rd: pd.DataFrame, control_rd: pd.Dat
 
 def screen_line(name: str, entry: dict) -> str | None:
     """The arm's λ = 0.025 row of ``screen.md`` (``None`` without one)."""
-    runs = [r for r in entry["runs"].values() if r["lmbda"] == 0.025]
-    if "point_saving_vs_control" not in entry or not runs:
+    run = screened_run(entry)
+    if "point_saving_vs_control" not in entry or run is None:
         return None
-    run, logs = runs[0], runs[0]["log"]
+    logs = run["log"]
     diag = [f"{logs[k]:+.3f}" if math.isfinite(logs[k]) else "–"
             for k in ("grad_cos_proxy", "grad_cos_mse", "grad_scale_proxy", "gap")]
     saving, delta = entry["point_saving_vs_control"], entry["point_delta_vs_control"]

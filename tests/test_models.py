@@ -266,11 +266,11 @@ def test_load_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint" * 10)
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint: it is not a PyTorch checkpoint"):
         load_checkpoint(tmp_path / "garbage.pt")
     good = save_checkpoint(tmp_path / "good.pt", ProxIQANet(patch_size=8))
     (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:-100])
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint: it is not a PyTorch checkpoint"):
         load_checkpoint(tmp_path / "truncated.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a ProxIQA Lab checkpoint"):
@@ -285,5 +285,5 @@ def test_load_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "mismatch.pt")
     code = {"architecture": "bls", "config": {"N": 8}, "state_dict": {}, "x": nn.Linear(1, 1)}
     torch.save(code, tmp_path / "code.pt")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint: it holds Python objects"):
         load_checkpoint(tmp_path / "code.pt")

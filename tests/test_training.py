@@ -367,3 +367,14 @@ def test_run_folder_is_locked_while_training(tmp_path):
     assert f"pid {os.getpid()}" in proc.stdout
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr  # released: it can be taken again
+
+
+def test_unreadable_training_checkpoints_say_why(tmp_path):
+    from proxiqa_lab.errors import CheckpointError
+
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)  # a zip header, then nothing: a cut copy
+    with pytest.raises(CheckpointError, match="not a readable training checkpoint: it is not a PyTorch checkpoint"):
+        load_state(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a training checkpoint of this kit"):
+        load_state(tmp_path / "foreign.pt")

@@ -124,9 +124,13 @@ def load_error_reason(err: Exception) -> str:
     code the file carries; the kit never gives that advice.
     """
     text = str(err)
-    if isinstance(err, pickle.UnpicklingError) or "weights_only" in text:
+    if "Unsupported global" in text or "Unsupported class" in text:
         return ("it holds Python objects other than tensors and plain data, which the kit does not load "
                 "(loading them could run code from the file); only files written by the kit load")
+    if (isinstance(err, (pickle.UnpicklingError, EOFError, KeyError)) or "weights_only" in text
+            or "zip archive" in text or "PytorchStreamReader" in text):
+        return ("it is not a PyTorch checkpoint, or it is truncated or damaged (an interrupted copy or download?); "
+                "only files written by the kit load")
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
 

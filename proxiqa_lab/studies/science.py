@@ -257,6 +257,11 @@ def _cell(stats: dict, digits: int = 1, min_n: int = 1) -> str:
     return f"{stats['mean']:+.{digits}f} ± {std:.{digits}f}"
 
 
+def screened_run(entry: dict) -> dict | None:
+    """An arm's run at the screen's λ (:data:`SCREEN_LAMBDA`) in a summary entry, or ``None``."""
+    return next((r for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12), None)
+
+
 def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataFrame:
     """One table of the lab-science results, mean ± std over the Kodak images.
 
@@ -285,9 +290,9 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
         entry = entries[name]
         cells = entry[key] if kind == "screen" else entry[key]["pchip"]
         row = {"arm": name, "steps": entry["steps"]}
-        screened = [r for r in entry["runs"].values() if abs(r["lmbda"] - SCREEN_LAMBDA) < 1e-12]
-        if kind == "screen" and screened and "kodak_mean" in screened[0]:
-            row["bpp"] = screened[0]["kodak_mean"]["bpp"]
+        screened = screened_run(entry)
+        if kind == "screen" and screened and "kodak_mean" in screened:
+            row["bpp"] = screened["kodak_mean"]["bpp"]
         if kind == "curves":
             row.update({m: _cell(cells[m]) for m in TABLE_METRICS if m in cells})
         else:
@@ -296,7 +301,7 @@ def science_table(kind: str, arms=None, summary: dict | None = None) -> pd.DataF
             row.update({f"Δ{m} at equal rate": _cell(deltas[m], 2, min_n=12) for m in ("psnr_avg", "vmaf", "vmaf_neg")
                         if m in deltas})
         if kind == "screen" and screened:
-            log = screened[0]["log"]
+            log = screened["log"]
             row.update({"cos(∇M̂, ∇M)": log["grad_cos_proxy"], "cos(MSE dir., ∇M)": log["grad_cos_mse"],
                         "proxy − true": log["gap"]})
         row["train min"] = round(sum(r["train_seconds"] for r in entry["runs"].values()) / 60, 1)
