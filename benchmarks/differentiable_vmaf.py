@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -91,7 +92,7 @@ def main() -> None:
     lab = sorted((runs_root() / "lab").glob("bls64-mse-lmbda*/model.pt"))
     lab = [p for p in lab if "-ft" not in p.parent.name]
     pairs = decodes(images, lab)
-    result = {"command": "python " + " ".join(sys.argv), "images": len(images), "codecs": sorted({p[0] for p in pairs}),
+    result = {"command": "python " + shlex.join(sys.argv), "images": len(images), "codecs": sorted({p[0] for p in pairs}),
               "full_images": compare(pairs, None), "crops_128": compare(pairs, 128)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

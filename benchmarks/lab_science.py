@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import shlex
 import sys
 import time
 import warnings
@@ -336,7 +337,7 @@ def main() -> None:
     images = {p.stem: load_image(p) for p in dataset_files("kodak")[: args.images]}
     rd = evaluate_runs(grid, images, METRICS, cache_dir=runs_root() / "lab" / "eval_cache", jobs=args.jobs)
     control_rd = curve(rd, grid, CONTROL)
-    result = {"command": "python " + " ".join(sys.argv), "kodak_images": len(images), "arms": {},
+    result = {"command": "python " + shlex.join(sys.argv), "kodak_images": len(images), "arms": {},
               "fooled_proxy": fooling}
     per_image = []
     for arm in complete:

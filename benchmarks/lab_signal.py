@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -117,7 +118,7 @@ def main() -> None:
                              "kodim01": {k: fooled[k] for k in ("bpp", "true", "proxy", "proxy_std")}},
         "alternating_proxy_kodim01": {k: honest[k] for k in ("bpp", "true", "proxy", "proxy_std")},
         "alternating_training_gap": proxy_true_gap(load_run(honest_run).log, "metric_true", "metric_proxy", last=10),
-        "command": "python " + " ".join(sys.argv),
+        "command": "python " + shlex.join(sys.argv),
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, indent=2, default=str))

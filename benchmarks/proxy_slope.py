@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,7 @@ def main() -> None:
     codec, _ = load_checkpoint(model, device="cpu")
     codec.train()
     held = held_out(codec)
-    result = {"command": "python " + " ".join(sys.argv), "codec": str(model), "steps": args.steps,
+    result = {"command": "python " + shlex.join(sys.argv), "codec": str(model), "steps": args.steps,
               "directions": directions(*held), "recipes": {}}
     for name in args.recipes:
         result["recipes"][name] = train_recipe(name, codec, held, args.steps)
