@@ -1,9 +1,10 @@
-# ProxIQA Lab: `make report` runs every notebook (smoke profile), `make test` runs the tests.
+# ProxIQA Lab: `make report` runs every notebook on the shipped lab models (course profile), `make test` runs
+# the tests, `make lab-report` rebuilds the committed lab report (reports/lab/) from the shipped models.
 # Both set up a virtual environment and fetch the data first, so each works on a fresh clone.
 
 PYTHON   ?= python3
 VENV     ?= .venv
-PROFILE  ?= smoke
+PROFILE  ?= course
 # Where datasets are copied from (checked against sha256). Empty: download from the public URLs.
 MIRROR   ?= $(wildcard ../shared/data)
 # unsplash_x4 and wikipedia24 are processed derivatives that only a mirror carries.
@@ -12,7 +13,7 @@ DATASETS ?= $(if $(MIRROR),kodak wikipedia24 bsds500 unsplash_x4,kodak bsds500)
 BIN := $(VENV)/bin
 MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR),)
 
-.PHONY: setup data report test test-all benchmarks clean-notebooks
+.PHONY: setup data report lab-report test test-all benchmarks clean-notebooks
 
 setup: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ data: setup
 
 report: data
 	$(BIN)/proxiqa-lab run-notebooks --profile $(PROFILE)
+
+lab-report: data
+	$(BIN)/proxiqa-lab run-notebooks --profile lab
 
 test: data
 	$(BIN)/python -m pytest

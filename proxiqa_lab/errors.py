@@ -27,3 +27,7 @@ class CheckpointError(ProxIQALabError, ValueError):
 
 class TrainingError(ProxIQALabError, RuntimeError):
     """Training cannot go on (for example a NaN or Inf loss)."""
+
+
+class ZooError(ProxIQALabError, ValueError):
+    """A shipped model or a run archive is missing, altered, damaged, or not one of the kit's."""

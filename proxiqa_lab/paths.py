@@ -20,7 +20,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-PROFILES = ("smoke", "lab", "paper")
+PROFILES = ("smoke", "course", "lab", "paper")
+#: Profiles that train nothing of their own: their notebooks use the runs (and the shipped
+#: models) of another profile. ``course`` is the lab study shown from the lab's trained models.
+RUNS_PROFILE = {"course": "lab"}
 #: What marks the project's root folder.
 MARKER = "pyproject.toml"
 _PROJECT_NAME = 'name = "proxiqa-lab"'
@@ -62,6 +65,11 @@ def check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return profile
+
+
+def runs_profile(profile: str) -> str:
+    """The profile whose runs ``profile`` trains and reads (``runs/<it>/``): ``lab`` for ``course``."""
+    return RUNS_PROFILE.get(check_profile(profile), profile)
 
 
 def report_dir(profile: str, notebook: str) -> Path:

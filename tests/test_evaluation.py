@@ -256,3 +256,37 @@ def test_cli_evaluate_bad_input(tmp_path):
     assert code == 1 and "--baseline 'hevc444'" in err
     code, _, err = run_cli("evaluate", "--dataset", "samples", "--out", tmp_path)
     assert code == 1 and "nothing to evaluate" in err
+
+
+def test_cli_evaluate_a_folder_of_own_images(tmp_path, photo):
+    """--dataset DIR: the PNG and JPEG files of a folder, any size, gray or RGB; other files are left alone."""
+    from PIL import Image
+
+    own = tmp_path / "mine"
+    own.mkdir()
+    Image.fromarray(photo[:90, :130]).save(own / "b_wide.png")
+    Image.fromarray(photo[100:180, 200:260].mean(axis=2).astype("uint8")).save(own / "a_gray.JPG", quality=95)
+    (own / "notes.txt").write_text("not an image")
+    out = tmp_path / "eval"
+    code, _, err = run_cli("evaluate", "--codec", "jpeg", "--dataset", own, "--metrics", "psnr_avg",
+                           "--points", "0.5", "1.5", "--no-progress", "--out", out)
+    assert code == 0, err
+    rows = pd.read_csv(out / "jpeg.csv")
+    assert sorted(rows["image"].unique()) == ["a_gray", "b_wide"] and len(rows) == 4
+    assert (rows["psnr_avg"] > 20).all() and (rows["bpp"] > 0).all()
+    assert "2 images" in (out / "jpeg.json").read_text()
+
+
+def test_cli_evaluate_folder_bad_input(tmp_path):
+    args = ("--codec", "jpeg", "--metrics", "psnr_avg", "--out", tmp_path / "out")
+    code, _, err = run_cli("evaluate", "--dataset", tmp_path / "nowhere", *args)
+    assert code == 1 and "neither a dataset" in err and "nor a folder" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("x")
+    code, _, err = run_cli("evaluate", "--dataset", empty, *args)
+    assert code == 1 and "holds no PNG or JPEG files" in err
+    (empty / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    code, _, err = run_cli("evaluate", "--dataset", empty, *args)
+    assert code == 1 and "broken.png" in err
+    assert not (tmp_path / "out").exists(), "nothing is written before the images are checked"

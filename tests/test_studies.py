@@ -109,7 +109,10 @@ def test_steps_plan_per_profile():
     assert [s.objective for s in plan.specs] == ["mse"] * 4 + ["proxy:vmaf"] * 4
     assert not any(s.finetune for s in plan.specs)
     plan = lab.steps_plan("proxy:vmaf")
-    assert plan.steps == (300, 600, 900, 1200, 1500) and plan.lr_drop_step == 1200
+    assert plan.steps == (600, 1200, 1500) and plan.lr_drop_step == 1200, "the kept steps the zoo ships"
+    assert lab.replace(steps_kept=None).steps_plan("proxy:vmaf").steps == (300, 600, 900, 1200, 1500)
+    with pytest.raises(ValueError, match="not steps a 1500-step fine-tune keeps"):
+        lab.replace(steps_kept=(700,)).steps_plan("proxy:vmaf")
     tuned = [(s.objective, s.lmbda) for s in plan.specs if s.finetune]
     assert tuned == [("mse", v) for v in lab.steps_lambdas] + [("proxy:vmaf", v) for v in lab.steps_lambdas]
     assert plan.specs[0] == RunSpec("mse", lab.anchor_lmbda), "the fine-tunes start from the anchor's MSE models"

@@ -17,7 +17,7 @@ from proxiqa_lab import __version__
 from proxiqa_lab.errors import ProxIQALabError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "pretrain", "train", "notebooks")
+COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "pretrain", "train", "zoo", "notebooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,8 +25,9 @@ def add_parser(subparsers) -> None:
                    help="classical codec (repeatable): jpeg, jpeg2000, hevc444, hevc420, av1, vvc, webp, jxl")
     p.add_argument("--learned", action="append", default=[], metavar="NAME=CKPT[,CKPT...]",
                    help="a learned codec from checkpoints, one per rate point (repeatable)")
-    p.add_argument("--dataset", default="kodak", choices=DATASET_CHOICES,
-                   help="images to use; 'samples' are scikit-image photos needing no download (default: kodak)")
+    p.add_argument("--dataset", default="kodak", metavar="NAME|DIR",
+                   help=f"images to use: a dataset ({', '.join(DATASET_CHOICES)}; 'samples' are scikit-image photos "
+                        f"needing no download), or a folder of your own PNG or JPEG files (default: kodak)")
     p.add_argument("--root", default=None, help="data root (default: $PROXIQA_LAB_DATA or ./data)")
     p.add_argument("--images", type=int, default=None, metavar="N", help="use only the first N images")
     p.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
@@ -53,9 +54,38 @@ def _images(args: argparse.Namespace):
         images = sample_images()
         names = list(images)[: args.images]
         return {n: images[n] for n in names}
+    if args.dataset not in DATASET_CHOICES:
+        return folder_images(args.dataset)[: args.images]
     from proxiqa_lab.data import dataset_files
 
     return dataset_files(args.dataset, root=args.root)[: args.images]
+
+
+#: The files ``--dataset DIR`` reads from a folder of one's own images.
+FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def folder_images(folder: str) -> list:
+    """The PNG and JPEG files of ``folder`` (not its sub-folders), sorted by name; each is read, so a
+    damaged file is named before any codec runs."""
+    from pathlib import Path
+
+    from proxiqa_lab.data import load_image
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise ValueError(f"--dataset {folder!r} is neither a dataset ({', '.join(DATASET_CHOICES)}) nor a folder")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES)
+    if not files:
+        raise ValueError(f"--dataset {folder!r} holds no PNG or JPEG files ({', '.join(FOLDER_SUFFIXES)})")
+    stems = [p.stem for p in files]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise ValueError(f"--dataset {folder!r} has files of the same name but another suffix ({clash}); "
+                         f"tables name images by file name, so rename or move one of each")
+    for p in files:
+        load_image(p)  # an ImageError names the file
+    return files
 
 
 def _codecs(args: argparse.Namespace) -> list:

@@ -37,15 +37,17 @@ class RDCache:
     >>> df = evaluate(get_codec("hevc444"), images, cache=cache)  # encodes once; reruns read the cache
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, shipped: bool = False) -> None:
         self.root = Path(root)
+        self.shipped = shipped
 
     @classmethod
     def default(cls) -> RDCache:
-        """``$PROXIQA_LAB_RUNS/rd_cache`` (``./runs/rd_cache`` by default)."""
+        """``$PROXIQA_LAB_RUNS/rd_cache`` (``./runs/rd_cache`` by default), falling back on the points
+        shipped with the zoo (:func:`proxiqa_lab.zoo.registry.shipped_rd_file`, checked against sha256)."""
         from proxiqa_lab.paths import runs_root
 
-        return cls(runs_root() / "rd_cache")
+        return cls(runs_root() / "rd_cache", shipped=True)
 
     def __repr__(self) -> str:
         return f"RDCache({str(self.root)!r})"
@@ -86,7 +88,17 @@ class RDCache:
 
     def get(self, key: dict, image_key: str, points, metrics) -> list[dict] | None:
         """The cached rows of ``points`` (in that order) with every metric, or None if any is missing."""
-        by_point = {float(r["point"]): r for r in self._read(self._path(key, image_key), key)}
+        rows = self._get(self._path(key, image_key), key, points, metrics)
+        if rows is None and self.shipped:
+            from proxiqa_lab.zoo.registry import shipped_rd_file
+
+            path = self._path(key, image_key)
+            shipped = shipped_rd_file(path.relative_to(self.root).as_posix())
+            rows = self._get(shipped, key, points, metrics) if shipped is not None else None
+        return rows
+
+    def _get(self, path: Path, key: dict, points, metrics) -> list[dict] | None:
+        by_point = {float(r["point"]): r for r in self._read(path, key)}
         rows = []
         for point in points:
             row = by_point.get(float(point))

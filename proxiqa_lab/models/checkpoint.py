@@ -21,7 +21,8 @@ from proxiqa_lab.errors import CheckpointError
 from proxiqa_lab.fileio import atomic_open
 from proxiqa_lab.models.registry import MODELS, architecture_of, build_model
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_error_reason", "non_finite_entries", "RESERVED_KEYS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_error_reason", "non_finite_entries", "read_checkpoint",
+           "RESERVED_KEYS"]
 
 #: Keys a checkpoint always has; ``extra`` may not reuse them.
 RESERVED_KEYS = ("architecture", "config", "state_dict")
@@ -79,13 +80,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
         CheckpointError: when the file is missing, corrupt, or not a checkpoint of a known model.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist (or is not a file)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
-            AttributeError, TypeError) as err:
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {load_error_reason(err)}") from None
+    checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in RESERVED_KEYS):
         raise CheckpointError(
             f"{str(path)!r} is not a ProxIQA Lab checkpoint: expected a dict with keys {list(RESERVED_KEYS)}, got "
@@ -109,6 +104,29 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
     model = model.to(default_device(device)).eval()
     extra = {k: v for k, v in checkpoint.items() if k not in RESERVED_KEYS}
     return model, extra
+
+
+def read_checkpoint(path: str | os.PathLike):
+    """What a checkpoint file holds, as ``torch.load(weights_only=True)`` gives it; a compact
+    checkpoint (:mod:`proxiqa_lab.zoo.compact`, float16, xz) comes back with float32 weights.
+
+    Raises:
+        CheckpointError: when the file is missing or cannot be read.
+    """
+    from proxiqa_lab.zoo.compact import CompactError, is_compact, read_compact
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist (or is not a file)")
+    try:
+        if is_compact(path):
+            return read_compact(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except CompactError as err:
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {err}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
+            AttributeError, TypeError) as err:
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {load_error_reason(err)}") from None
 
 
 def non_finite_entries(state_dict: dict) -> list[str]:

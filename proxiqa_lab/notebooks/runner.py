@@ -266,6 +266,10 @@ def run_suite(
         results.append(result)
         echo(f"[{notebook.stem}] {result.status} in {wall:.1f} s" + (f": {failure.describe()}" if failure else ""))
         write_index(sorted(results + earlier, key=lambda r: r.name), out, profile, time.perf_counter() - suite_start)
+    if out == cwd / reports_root() / profile / "executed":
+        from proxiqa_lab.studies.paper import write_index as write_paper_index
+
+        echo(f"the {profile} results beside the paper's: {write_paper_index(profile)}")
     return results
 
 

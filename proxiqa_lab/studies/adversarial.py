@@ -96,11 +96,11 @@ def fooling_specs(settings, metric: str, lmbda: float, proxy_path: str) -> list:
 def pretrained_proxy_path(profile: str = "smoke", metric: str = "vmaf", patch_size: int | None = None,
                           images: int | None = None, seed: int = 0, **_) -> Path:
     """Where :func:`pretrained_proxy` keeps the proxy of these options (which may not exist yet)."""
-    from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.paths import runs_profile, runs_root
     from proxiqa_lab.training import make_config
 
     patch_size = patch_size or make_config(profile).patch_size
-    return runs_root() / profile / f"pretrained-proxy-{metric}-p{patch_size}-n{images or 'all'}-s{seed}.pt"
+    return runs_root() / runs_profile(profile) / f"pretrained-proxy-{metric}-p{patch_size}-n{images or 'all'}-s{seed}.pt"
 
 
 def pretrained_proxy(
@@ -114,8 +114,10 @@ def pretrained_proxy(
     seed: int = 0,
     data_root: str | None = None,
     device: str = "auto",
+    source: str = "auto",
 ) -> tuple[str, dict]:
-    """Pretrain (or reuse) a proxy on synthetic distortions (Sec. III-C), stored under ``runs/<profile>/``.
+    """Pretrain (or reuse, or take the shipped) proxy on synthetic distortions (Sec. III-C), stored under
+    ``runs/<profile>/``.
 
     The database is cut from the training sources (``proxiqa_lab.data.training_files``; the
     scikit-image photos when absent), labelled with the true ``metric``; the proxy is trained
@@ -131,6 +133,8 @@ def pretrained_proxy(
         seed: seeds patches, noise and weights.
         data_root: data root.
         device: where to pretrain.
+        source: ``"auto"``: the proxy of ``runs/<profile>/``, else the one shipped with the kit
+            (:mod:`proxiqa_lab.zoo`), else pretrain it; ``"retrain"``: never the shipped one.
 
     Returns:
         ``(path, info)``: the proxy checkpoint (for ``proxy_init``) and its info (report with
@@ -142,10 +146,17 @@ def pretrained_proxy(
     from proxiqa_lab.training import make_config
     from proxiqa_lab.training import pretrain
 
+    from proxiqa_lab.studies.grid import check_source
+    from proxiqa_lab.zoo.registry import shipped_run
+
+    check_source(source)
     out = pretrained_proxy_path(profile, metric, patch_size, images, seed)
     patch_size = patch_size or make_config(profile).patch_size
     if out.is_file():
         return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]
+    folder = shipped_run(out.stem, out.parent.name) if source == "auto" else None
+    if folder is not None:
+        return str(folder / "proxy.pt"), pretrain.load_pretrained_proxy(folder / "proxy.pt", device="cpu")[1]
     try:
         sources = training_files(data_root)
     except DataNotFoundError:

@@ -34,6 +34,7 @@ def explorer_grid(
     progress: bool = True,
     finetune_steps: int | None = None,
     anchor: float | None = None,
+    source: str = "auto",
 ) -> pd.DataFrame:
     """Train (or reuse) one model per (α, λ), code ``image`` with each, and tabulate the results.
 
@@ -44,10 +45,12 @@ def explorer_grid(
     Every decoded image is scored by the true metrics (one libvmaf call for the whole grid)
     and, for proxy objectives, by the run's own final proxy (mean over tiles, see
     :func:`proxiqa_lab.studies.adversarial.image_proxy_score`). A centre crop of each decoded
-    image is written to ``out_dir/crops/`` for the explorer.
+    image is written to ``out_dir/crops/`` for the explorer. ``source`` is
+    :func:`~proxiqa_lab.studies.train_grid`'s: where the runs come from.
 
     Returns:
-        One row per model: alpha, lmbda, bpp, the metrics, proxy, crop (PNG path), run.
+        One row per model: alpha, lmbda, bpp, the metrics, proxy, status (``shipped``, ``reused``
+        or ``trained``), crop (PNG path), run.
     """
     from proxiqa_lab.codec import LearnedCodec
     from proxiqa_lab.data import save_image
@@ -59,7 +62,7 @@ def explorer_grid(
 
     specs = explorer_specs(alphas, lambdas, objective, finetune_steps is not None, anchor)
     grid = train_grid(specs, profile=profile, train=train, finetune_steps=finetune_steps, seed=seed, device=device,
-                      data_root=data_root, progress=progress)
+                      data_root=data_root, progress=progress, source=source)
     grid = grid[grid["objective"] == objective]
     crops_dir = Path(out_dir) / "crops"
     crops_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,7 @@ def explorer_grid(
         save_image(crop(rec, crop_size), path, overwrite=True)
         rows.append({"alpha": r["alpha"], "lmbda": r["lmbda"], "bpp": 8 * len(data) / (image.shape[0] * image.shape[1]),
                      "proxy": image_proxy_score(proxy, image, rec)["score"] if proxy is not None else np.nan,
-                     "crop": str(path), "run": r["run"]})
+                     "status": r["status"], "crop": str(path), "run": r["run"]})
     scores = score(np.stack([image] * len(decoded)), np.stack(decoded), metrics=tuple(metrics))
     table = pd.DataFrame(rows)
     for m in metrics:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from proxiqa_lab.paths import check_profile, runs_root
+from proxiqa_lab.paths import check_profile, runs_profile, runs_root
 
 #: How tables and plots name the objectives (the paper writes M_p for a proxy-optimised model).
 OBJECTIVE_LABELS = {
@@ -41,8 +41,9 @@ def objective_label(objective: str, architecture: str = "bls") -> str:
 
 
 #: ``TrainConfig`` options that do not name a run folder: they do not change what is trained
-#: (``proxy_init`` of a frozen proxy is named by the objective; of an alternating one, by a tag).
-UNNAMED_OPTIONS = ("steps", "progress", "device", "proxy_init", "diagnose_every", "keep_checkpoints_at",
+#: (``proxy_init`` of a frozen proxy is named by the objective; of an alternating one, by a tag),
+#: or the name's first part says them (``architecture`` and ``N``: ``bmshj48-...``).
+UNNAMED_OPTIONS = ("architecture", "N", "steps", "progress", "device", "proxy_init", "diagnose_every", "keep_checkpoints_at",
                    "overlap_metric")
 
 
@@ -132,12 +133,51 @@ def mse_bases(lambdas, anchor: float | None = None) -> list[RunSpec]:
     return grid_specs(["mse"], list(dict.fromkeys(grid)), anchor=anchor)
 
 
+#: Where :func:`train_grid` takes its runs from (the notebooks' ``TRAIN`` parameter).
+SOURCES = ("auto", "retrain")
+#: Config fields a shipped run may differ in from the one asked for: paths on the machine that
+#: trained it, and what :data:`~proxiqa_lab.training.config.RESUMABLE_KEYS` lets change on resume.
+_MACHINE_KEYS = ("init_checkpoint", "proxy_init", "data_root")
+
+
 def _is_complete(out: Path, steps: int) -> bool:
     meta = out / "run.json"
     if not meta.is_file() or not (out / "model.pt").is_file():
         return False
     info = json.loads(meta.read_text())
     return info.get("status") == "complete" and int(info.get("step", 0)) >= steps
+
+
+def check_source(source: str) -> str:
+    if source not in SOURCES:
+        raise ValueError(f"TRAIN (source) must be one of {SOURCES}, got {source!r}: \"auto\" uses a complete run "
+                         f"of runs/ first, then the shipped one, and trains only when neither exists; \"retrain\" "
+                         f"never uses the shipped runs")
+    return source
+
+
+def shipped(name: str, config) -> Path | None:
+    """The shipped run called ``name`` when it was trained with ``config`` (paths and resumable options
+    aside) for at least as many steps; ``None`` otherwise. A shipped file that does not match the zoo's
+    registry raises :class:`~proxiqa_lab.errors.ZooError`."""
+    from proxiqa_lab.training.config import RESUMABLE_KEYS, config_diff
+    from proxiqa_lab.zoo.registry import shipped_run
+
+    folder = shipped_run(name, config.profile)
+    if folder is None:
+        return None
+    stored = json.loads((folder / "config.json").read_text())
+    if config_diff(stored, config.to_dict(), ignore=RESUMABLE_KEYS + _MACHINE_KEYS):
+        return None
+    return folder if _is_complete(folder, config.steps) else None
+
+
+def source_summary(grid: pd.DataFrame) -> str:
+    """One line on where a grid's runs came from, e.g. ``"3 shipped with the kit, 1 from runs/lab, 0 trained"``."""
+    counts = grid["status"].value_counts() if len(grid) else {}
+    profile = Path(grid["run"].iloc[0]).parent.name if len(grid) else ""
+    return (f"{counts.get('shipped', 0)} shipped with the kit (proxiqa_lab/zoo), {counts.get('reused', 0)} from "
+            f"runs/{profile}, {counts.get('trained', 0)} trained now")
 
 
 def train_grid(
@@ -149,8 +189,9 @@ def train_grid(
     device: str = "auto",
     data_root: str | None = None,
     progress: bool = True,
+    source: str = "auto",
 ) -> pd.DataFrame:
-    """Train (or reuse, or resume) every run of a grid under ``runs/<profile>/``.
+    """Train (or reuse, or resume) every run of a grid under ``runs/<profile>/``, or use the shipped one.
 
     Args:
         specs: the runs, e.g. from :func:`grid_specs`.
@@ -165,25 +206,33 @@ def train_grid(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         data_root: data root for the training images (``None``: the default).
         progress: tqdm bar per run.
+        source: ``"auto"``: a complete run of ``runs/<profile>/`` first, then the run shipped with
+            the kit (:mod:`proxiqa_lab.zoo`, checked against its sha256), and training only when
+            neither exists; ``"retrain"``: never the shipped runs (runs of ``runs/`` are reused or
+            resumed as always; nothing there is deleted).
 
     Returns:
         One row per run: objective, lmbda, alpha, finetune, base_lmbda, label, run (folder), model
-        (``model.pt``), steps, status (``"reused"`` or ``"trained"``), seconds (spent in this
-        call), train_seconds (the training time the run records, whenever it was trained).
+        (``model.pt``), steps, status (``"reused"``, ``"shipped"`` or ``"trained"``), seconds
+        (spent in this call), train_seconds (the training time the run records, whenever it was
+        trained).
     """
     from proxiqa_lab.training import finetune_schedule, load_run, make_config
     from proxiqa_lab.training import train as train_run
 
-    check_profile(profile)
+    profile = runs_profile(profile)
+    check_source(source)
     rows = []
     for spec in specs:
         options = {**(train or {}), **dict(spec.overrides), "objective": spec.objective, "lmbda": spec.lmbda,
                    "alpha": spec.alpha, "seed": seed, "device": device, "data_root": data_root,
                    "progress": progress}
         starts_from = spec.lmbda if spec.finetune else spec.base_lmbda
+        architecture = make_config(profile, **{k: v for k, v in options.items()
+                                               if k in ("architecture", "N") and v is not None}).architecture
         if starts_from is not None:
             mse = [r for r in rows if r["objective"] == "mse" and r["lmbda"] == starts_from and not r["finetune"]
-                   and (spec.finetune or r["base_lmbda"] is None)]
+                   and (spec.finetune or r["base_lmbda"] is None) and r["architecture"] == architecture]
             base = Path(mse[0]["model"]) if mse else None
             if base is None or not base.is_file():
                 raise ValueError(f"run {spec} starts from the MSE model of λ={starts_from:g}; put that MSE run "
@@ -195,12 +244,15 @@ def train_grid(
             config = config.replace(lr_drop_step=drop, keep_checkpoints_at=kept).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
-        if _is_complete(out, config.steps):
+        ship = shipped(out.name, config) if source == "auto" and not _is_complete(out, config.steps) else None
+        if ship is not None:
+            out, status = ship, "shipped"
+        elif _is_complete(out, config.steps):
             status = "reused"
         else:
             train_run(config, out=out)
             status = "trained"
-        rows.append({"objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha, "finetune": spec.finetune,
+        rows.append({"architecture": config.architecture, "objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha, "finetune": spec.finetune,
                      "base_lmbda": spec.base_lmbda,
                      "label": objective_label(spec.objective, config.architecture), "run": str(out),
                      "model": str(out / "model.pt"), "steps": config.steps, "status": status,
@@ -266,9 +318,14 @@ def train_chains(
 
 
 def checkpoint_at(run: str | Path, step: int | None = None) -> Path:
-    """The codec of a run after ``step`` steps (``checkpoints/step_<K>.pt``), or ``model.pt`` for ``None``."""
+    """The codec of a run after ``step`` steps (``checkpoints/step_<K>.pt``), or ``model.pt`` for ``None``
+    and for the run's last step (a shipped run does not repeat its ``model.pt`` as a step)."""
     run = Path(run)
     path = run / "model.pt" if step is None else run / "checkpoints" / f"step_{step}.pt"
+    if not path.is_file() and step is not None and (run / "model.pt").is_file():
+        meta = run / "run.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("step") == int(step):
+            path = run / "model.pt"
     if not path.is_file():
         kept = sorted(p.name for p in (run / "checkpoints").glob("step_*.pt"))
         raise FileNotFoundError(f"{path} does not exist; the run keeps {kept or 'no step checkpoints'} "
@@ -277,13 +334,21 @@ def checkpoint_at(run: str | Path, step: int | None = None) -> Path:
 
 
 def learned_codec(grid: pd.DataFrame, objective: str, step: int | None = None, name: str | None = None,
-                  device: str | None = None):
-    """A :class:`~proxiqa_lab.codec.LearnedCodec` over the grid's runs of one objective, one point per λ."""
+                  device: str | None = None, architecture: str | None = None):
+    """A :class:`~proxiqa_lab.codec.LearnedCodec` over the grid's runs of one objective (and architecture,
+    when the grid has more than one), one point per λ."""
     from proxiqa_lab.codec import LearnedCodec
 
-    rows = grid[grid["objective"] == objective].sort_values("lmbda")
+    rows = grid[grid["objective"] == objective]
+    if architecture is not None:
+        rows = rows[rows["architecture"] == architecture]
+    elif "architecture" in rows and rows["architecture"].nunique() > 1:
+        raise ValueError(f"the grid has {objective!r} runs of {sorted(set(rows['architecture']))}; "
+                         f"say which with architecture=")
+    rows = rows.sort_values("lmbda")
     if rows.empty:
-        raise ValueError(f"the grid has no {objective!r} runs; it has {sorted(set(grid['objective']))}")
+        raise ValueError(f"the grid has no {objective!r} runs{f' of {architecture}' if architecture else ''}; "
+                         f"it has {sorted(set(grid['objective']))}")
     checkpoints = [checkpoint_at(r, step) for r in rows["run"]]
     label = name or rows["label"].iloc[0] + (f" @{step}" if step is not None else "")
     return LearnedCodec(checkpoints, name=label, device=device)

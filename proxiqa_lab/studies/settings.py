@@ -64,6 +64,11 @@ class StudySettings:
             against the frozen lab proxy fools it completely (Kodim01: proxy 99.1, true VMAF 0.0;
             reports/lab_science/fooled_proxy.md).
         explorer_objective: the objective of the α × λ explorer grid (notebook 07).
+        steps_kept: the kept steps of the fine-tunes that the training-steps study evaluates
+            (``None``: all of them); the lab's are those the zoo ships.
+        bmshj_lambdas: λ of the BMSHJ (scale hyperprior) MSE and ``proxy:vmaf`` models of Table II's
+            last rows (notebook 04); empty: none.
+        bmshj: their ``N`` and ``M``.
         diagnose_every: proxy runs whose metric has an exact gradient (VMAF, VMAF-NEG, SSIM) log
             the proxy-gradient diagnostic every this many steps (``TrainConfig.diagnose_every``);
             it does not change what is trained, nor the run's name. 0: off.
@@ -93,6 +98,9 @@ class StudySettings:
     fooling_alpha: float = 1.0
     diagnose_every: int = 0
     explorer_objective: str = "proxy:vmaf"
+    steps_kept: tuple[int, ...] | None = None
+    bmshj_lambdas: tuple[float, ...] = ()
+    bmshj: dict[str, int] = field(default_factory=dict)
 
     def replace(self, **overrides: Any) -> StudySettings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""
@@ -134,6 +142,12 @@ class StudySettings:
         return mse_bases(lambdas, self.anchor_lmbda) + [self.diagnosed(s) for s in
                                                          grid_specs(others, lambdas, finetune=True)]
 
+    def bmshj_specs(self, objectives=("mse", "proxy:vmaf")) -> list:
+        """The BMSHJ runs of Table II (:attr:`bmshj_lambdas`), trained as the BLS grid is, MSE first."""
+        overrides = tuple(sorted({"architecture": "bmshj", **self.bmshj}.items()))
+        return [dataclasses.replace(s, overrides=tuple(sorted((*s.overrides, *overrides))))
+                for s in self.specs(objectives, self.bmshj_lambdas)] if self.bmshj_lambdas else []
+
     def diagnosed(self, spec):
         """``spec`` with ``diagnose_every`` added when its proxy's metric has an exact gradient."""
         import dataclasses
@@ -165,6 +179,11 @@ class StudySettings:
                              self.lr_drop_step)
         tuned = [RunSpec("mse", v, finetune=True) for v in lambdas] + grid_specs([objective], lambdas, finetune=True)
         kept, drop = finetune_schedule(self.finetune_steps)
+        if self.steps_kept is not None:
+            unknown = sorted(set(self.steps_kept) - set(kept))
+            if unknown:
+                raise ValueError(f"steps_kept {unknown} are not steps a {self.finetune_steps}-step fine-tune keeps ({kept})")
+            kept = [k for k in kept if k in self.steps_kept]
         return StepsPlan(mse_bases(lambdas, self.anchor_lmbda) + tuned, tuple(kept), drop)
 
 
@@ -190,8 +209,10 @@ SETTINGS: dict[str, StudySettings] = {
         crop=192,
         torch_threads=1,
         diagnose_every=4,
+        bmshj_lambdas=(0.0067, 0.025, 0.0932),
+        bmshj={"N": 8, "M": 8},
     ),
-    # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 5 rate points.
+    # A laptop afternoon (2 cores, no GPU): N=64 models, all of Kodak, 4 rate points.
     "lab": StudySettings(
         profile="lab",
         lambdas=LAB_LAMBDAS,
@@ -213,12 +234,17 @@ SETTINGS: dict[str, StudySettings] = {
         keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
         lr_drop_step=5600,
         steps_lambdas=(0.0067, 0.0250, 0.0932),  # Fig. 11 from the kept steps of these λ's fine-tunes
+        steps_kept=(600, 1200, 1500),  # those the zoo ships (proxiqa_lab.zoo.plan.ZOO_KEPT_STEPS, and model.pt)
         runtime_images=24,
         runtime_repeats=3,
         # As proxiqa_lab.training.pretrain.PRETRAIN_PROFILES["lab"]: held-out PLCC about 0.9 for VMAF.
         pretrain={"patches_per_image": 1, "levels": 5, "epochs": 4, "images": None},
         crop=256,
         diagnose_every=50,
+        # N=48 and M=64 give 0.69 M parameters (the BLS N=64 has 0.46 M); at N=64 its hyperprior
+        # alone would make it 1.28 M, too large for the zoo's 50 MB.
+        bmshj_lambdas=(0.0067, 0.025, 0.0932),
+        bmshj={"N": 48, "M": 64},
     ),
     # The paper's protocol (Sec. III-D, IV-A): N=192, 2.1M steps, 8 rate points; needs GPUs.
     "paper": StudySettings(
@@ -240,15 +266,27 @@ SETTINGS: dict[str, StudySettings] = {
         pretrain={"patches_per_image": 16, "levels": 5, "epochs": 20, "images": None},
         crop=512,
         diagnose_every=1000,
+        bmshj_lambdas=PAPER_LAMBDAS,
+        bmshj={"N": 128, "M": 192},
     ),
 }
+
+
+# The lab study shown in minutes: the lab's models (the zoo's, on a fresh clone), fewer images,
+# the classical codecs' RD points shipped with the zoo. What `make report` runs.
+SETTINGS["course"] = SETTINGS["lab"].replace(
+    profile="course",
+    eval_images={"kodak": 3, "wikipedia24": 1},
+    runtime_images=1,
+    runtime_repeats=1,
+)
 
 
 def settings_for(profile: str, **overrides: Any) -> StudySettings:
     """The study settings of ``profile`` with ``overrides`` applied.
 
     Args:
-        profile: ``"smoke"``, ``"lab"`` or ``"paper"``.
+        profile: ``"smoke"``, ``"course"``, ``"lab"`` or ``"paper"``.
         **overrides: any :class:`StudySettings` field (e.g. ``eval_images=4``).
 
     Returns:

@@ -1,0 +1,314 @@
+"""Compact copies of trained runs: the shipped zoo, and archives an instructor hands a class.
+
+:func:`pack_run` copies a run folder with compact checkpoints (float16, no optimiser state) and
+records each file's sha256. :func:`export_runs` packs every complete run of a runs folder into
+one ``.tar`` with a ``manifest.json``; :func:`import_archive` checks such an archive file by file
+against its manifest, and only then moves its runs into ``runs/``, next to the runs already
+there, which it never replaces. :func:`ship` writes runs into the zoo and its registry.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from proxiqa_lab.errors import ZooError
+from proxiqa_lab.fileio import atomic_write_text
+from proxiqa_lab.zoo.registry import ZooModel
+
+__all__ = ["ARCHIVE_FORMAT", "export_runs", "import_archive", "model_entry", "pack_run", "ship", "ship_rd_cache",
+           "trained_runs"]
+
+#: ``manifest.json``'s ``format`` in an archive of runs.
+ARCHIVE_FORMAT = "proxiqa-lab runs archive 1"
+#: The plain files of a run folder that travel with it.
+RUN_FILES = ("config.json", "run.json", "log.csv")
+#: Its checkpoints, stored compact.
+RUN_CHECKPOINTS = ("model.pt", "proxy.pt")
+#: A pretrained proxy is one file, ``runs/<profile>/<name>.pt``; packed, it is ``<name>/proxy.pt``.
+PROXY_PREFIX = "pretrained-proxy-"
+
+
+def _digest(path: Path) -> dict:
+    from proxiqa_lab.data.registry import sha256_file
+
+    return {"sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def is_complete_run(folder: Path) -> bool:
+    meta = folder / "run.json"
+    try:
+        return (folder / "model.pt").is_file() and json.loads(meta.read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
+def trained_runs(runs_dir: str | os.PathLike) -> list[Path]:
+    """The complete runs of ``runs_dir`` (run folders, and pretrained proxies' ``.pt`` files), sorted."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise ZooError(f"{str(runs_dir)!r} is not a folder; give a runs folder such as runs/lab")
+    found = [p for p in runs_dir.iterdir() if p.is_dir() and is_complete_run(p)]
+    found += [p for p in runs_dir.glob(f"{PROXY_PREFIX}*.pt") if p.is_file()]
+    return sorted(found)
+
+
+def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> dict:
+    """Copy a complete run (or a pretrained proxy's file) to the folder ``dest``, checkpoints made compact.
+
+    Args:
+        source: a run folder, or a pretrained proxy's ``.pt`` file.
+        dest: the new folder (must not exist).
+        steps: the kept steps whose ``checkpoints/step_<K>.pt`` go along (``None``: all of them).
+
+    Returns:
+        The files written: path in ``dest`` -> ``{"sha256", "size"}``.
+    """
+    from proxiqa_lab.zoo.compact import write_compact
+
+    source, dest = Path(source), Path(dest)
+    if dest.exists():
+        raise ZooError(f"{str(dest)!r} already exists; nothing is overwritten")
+    dest.mkdir(parents=True)
+    if source.is_file():
+        write_compact(source, dest / "proxy.pt")
+    else:
+        if not is_complete_run(source):
+            raise ZooError(f"{str(source)!r} is not a complete training run (run.json says it has not finished)")
+        for name in RUN_FILES:
+            if (source / name).is_file():
+                shutil.copyfile(source / name, dest / name)
+        for name in RUN_CHECKPOINTS:
+            if (source / name).is_file():
+                write_compact(source / name, dest / name)
+        for kept in sorted((source / "checkpoints").glob("step_*.pt")):
+            if steps is None or int(kept.stem.split("_")[1]) in steps:
+                (dest / "checkpoints").mkdir(exist_ok=True)
+                write_compact(kept, dest / "checkpoints" / kept.name)
+    return {p.relative_to(dest).as_posix(): _digest(p) for p in sorted(dest.rglob("*")) if p.is_file()}
+
+
+def model_entry(packed: str | os.PathLike, profile: str, files: dict, notebooks=()) -> ZooModel:
+    """The registry entry of a packed run (its folder name is the run's name)."""
+    packed = Path(packed)
+    if not (packed / "config.json").is_file():  # a pretrained proxy
+        from proxiqa_lab.models.checkpoint import read_checkpoint
+
+        extra = read_checkpoint(packed / "proxy.pt")
+        report = extra.get("report") or {}
+        return ZooModel(packed.name, profile, "proxiqa", f"pretrain:{report.get('metric', extra.get('metric'))}",
+                        None, None, int(report.get("epochs") or 0), None, tuple(notebooks), None, files)
+    config = json.loads((packed / "config.json").read_text())
+    meta = json.loads((packed / "run.json").read_text())
+    objective = config["objective"]
+    uses_alpha = objective.startswith(("proxy", "pretrained-proxy", "direct")) or objective == "ssim+ld"
+    init = config.get("init_checkpoint")
+    return ZooModel(packed.name, profile, config["architecture"], objective, float(config["lmbda"]),
+                    float(config["alpha"]) if uses_alpha else None, int(meta.get("step", config["steps"])),
+                    Path(init).parent.name if init else None, tuple(notebooks),
+                    meta.get("train_seconds"), files)
+
+
+def _packed_name(source: Path) -> str:
+    return source.stem if source.is_file() else source.name
+
+
+def export_runs(runs_dir: str | os.PathLike, out: str | os.PathLike, names=None) -> list[ZooModel]:
+    """Pack the complete runs of ``runs_dir`` (e.g. ``runs/lab``) into the archive ``out`` (a new ``.tar``).
+
+    Args:
+        runs_dir: a profile's runs folder; its name is the profile the runs are imported into.
+        out: the archive to write; an existing file is never overwritten.
+        names: only these runs (``None``: every complete one).
+
+    Returns:
+        The archive's models, as its manifest lists them.
+    """
+    runs_dir, out = Path(runs_dir), Path(out)
+    if out.exists():
+        raise ZooError(f"{str(out)!r} already exists; nothing is overwritten, pick a new file name")
+    sources = trained_runs(runs_dir)
+    if names is not None:
+        wanted = set(names)
+        missing = sorted(wanted - {_packed_name(s) for s in sources})
+        if missing:
+            raise ZooError(f"{str(runs_dir)!r} has no complete run called {missing}")
+        sources = [s for s in sources if _packed_name(s) in wanted]
+    if not sources:
+        raise ZooError(f"{str(runs_dir)!r} holds no complete training run to export")
+    profile = runs_dir.name
+    models = []
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+        for source in sources:
+            packed = Path(tmp) / profile / _packed_name(source)
+            models.append(model_entry(packed, profile, pack_run(source, packed)))
+        manifest = {"format": ARCHIVE_FORMAT, "profile": profile, "models": [m.to_dict() for m in models]}
+        for m in manifest["models"]:
+            m.pop("path")  # where it lands depends on the machine that imports it
+        partial = out.with_name(out.name + ".tmp")
+        with tarfile.open(partial, "w") as tar:
+            data = json.dumps(manifest, indent=1).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            for model in models:
+                for rel in model.files:
+                    tar.add(Path(tmp) / profile / model.name / rel, f"{profile}/{model.name}/{rel}", recursive=False)
+        os.replace(partial, out)
+    return models
+
+
+def _read_manifest(tar: tarfile.TarFile, archive: Path) -> dict:
+    foreign = f"{str(archive)!r} is not a runs archive of the kit (made by `proxiqa-lab zoo export`)"
+    try:
+        member = tar.getmember("manifest.json")
+        manifest = json.loads(tar.extractfile(member).read())
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise ZooError(f"{str(archive)!r} is damaged or cut short ({err}); nothing was imported") from None
+    except (KeyError, AttributeError, ValueError) as err:
+        raise ZooError(f"{foreign}: it has no readable manifest.json ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
+        raise ZooError(f"{foreign}: its manifest says format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+    return manifest
+
+
+def import_archive(archive: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """Check an archive of :func:`export_runs` and add its runs to ``runs_dir/<profile>/`` (default ``runs/``).
+
+    Every file is checked against the manifest's size and sha256, and every checkpoint must load,
+    before any run is moved into place; a corrupt or foreign archive changes nothing. A run that
+    is already there is kept as it is, never replaced.
+
+    Returns:
+        ``{"imported": [...], "kept": [...]}``: the runs added, and those left as they were.
+
+    Raises:
+        ZooError: when the archive is missing, unreadable, foreign, or does not match its manifest.
+    """
+    from proxiqa_lab.data.registry import sha256_file
+    from proxiqa_lab.errors import CheckpointError
+    from proxiqa_lab.models.checkpoint import read_checkpoint
+    from proxiqa_lab.paths import runs_root
+
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ZooError(f"{str(archive)!r} does not exist (or is not a file)")
+    root = Path(runs_dir) if runs_dir is not None else runs_root()
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise ZooError(f"{str(archive)!r} is not a readable archive, it is damaged or cut short ({err})") from None
+    with tar:
+        manifest = _read_manifest(tar, archive)
+        try:
+            profile = manifest["profile"]
+            models = [ZooModel.from_dict({**m, "profile": profile}) for m in manifest["models"]]
+            expected = {f"{profile}/{m.name}/{rel}": f for m in models for rel, f in m.files.items()}
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ZooError(f"{str(archive)!r} has a malformed manifest.json ({err})") from None
+        bad_names = [n for n in [profile, *(m.name for m in models)]
+                     if not isinstance(n, str) or not n or "/" in n or "\\" in n or n in (".", "..")]
+        if bad_names:
+            raise ZooError(f"{str(archive)!r} names runs {bad_names!r}, which are not folder names")
+        try:
+            members = {m.name: m for m in tar.getmembers() if m.name != "manifest.json"}
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise ZooError(f"{str(archive)!r} is damaged or cut short ({err}); nothing was imported") from None
+        unexpected = sorted(set(members) - set(expected))
+        missing = sorted(set(expected) - set(members))
+        if unexpected or missing:
+            raise ZooError(f"{str(archive)!r} does not match its manifest (missing {missing[:3]}, not listed "
+                           f"{unexpected[:3]}); nothing was imported")
+        if any(not m.isfile() for m in members.values()):
+            raise ZooError(f"{str(archive)!r} holds links or special files; nothing was imported")
+        target = root / profile
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".import-") as tmp:
+            for name, member in members.items():
+                path = Path(tmp) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with tar.extractfile(member) as src, open(path, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                except (tarfile.TarError, OSError, EOFError) as err:
+                    raise ZooError(f"{str(archive)!r} is damaged or cut short at {name} ({err}); nothing was "
+                                   f"imported") from None
+                want = expected[name]
+                if path.stat().st_size != int(want["size"]) or sha256_file(path) != want["sha256"]:
+                    raise ZooError(f"{str(archive)!r}: {name} does not match its sha256 in the manifest (damaged "
+                                   f"or altered); nothing was imported")
+                if path.suffix == ".pt":
+                    try:
+                        read_checkpoint(path)
+                    except CheckpointError as err:
+                        raise ZooError(f"{str(archive)!r}: {err}; nothing was imported") from None
+            done = {"imported": [], "kept": []}
+            for model in models:
+                packed = Path(tmp) / profile / model.name
+                is_proxy = not (packed / "config.json").is_file()
+                dest = target / (f"{model.name}.pt" if is_proxy else model.name)
+                if dest.exists():
+                    done["kept"].append(model.name)
+                    continue
+                os.replace(packed / "proxy.pt" if is_proxy else packed, dest)
+                done["imported"].append(model.name)
+    return done
+
+
+def ship(sources, profile: str = "lab", notebooks: dict | None = None, steps: dict | None = None,
+         zoo: str | os.PathLike | None = None) -> list[ZooModel]:
+    """Add runs to the zoo: pack each into ``<zoo>/<profile>/<name>/`` and list it in ``registry.json``.
+
+    A run the zoo already has is left as it is (remove its folder and entry to ship it again).
+
+    Args:
+        sources: run folders (and pretrained proxies' ``.pt`` files).
+        profile: the profile they belong to.
+        notebooks: run name -> the notebooks that use it.
+        steps: run name -> the kept steps to ship (default: none, only ``model.pt``).
+        zoo: the zoo folder (default: :func:`~proxiqa_lab.zoo.registry.zoo_root`).
+
+    Returns:
+        The models added.
+    """
+    from proxiqa_lab.zoo.registry import load_registry, rd_cache_files, write_registry, zoo_root
+
+    root = Path(zoo) if zoo is not None else zoo_root()
+    registry = root / "registry.json"
+    models = load_registry(registry)
+    have = {(m.profile, m.name) for m in models}
+    added = []
+    for source in map(Path, sources):
+        name = _packed_name(source)
+        if (profile, name) in have:
+            continue
+        packed = root / profile / name
+        files = pack_run(source, packed, steps=(steps or {}).get(name, ()))
+        added.append(model_entry(packed, profile, files, (notebooks or {}).get(name, ())))
+    write_registry(models + added, rd_cache_files(registry), registry)
+    return added
+
+
+def ship_rd_cache(cache_dir: str | os.PathLike, zoo: str | os.PathLike | None = None) -> int:
+    """Copy the classical codecs' RD points of ``cache_dir`` (e.g. ``runs/rd_cache``) into the zoo and its
+    registry, so a fresh clone reads them instead of running the encoders. Returns the files added."""
+    from proxiqa_lab.zoo.registry import load_registry, rd_cache_files, write_registry, zoo_root
+
+    root = Path(zoo) if zoo is not None else zoo_root()
+    registry = root / "registry.json"
+    files = rd_cache_files(registry)
+    added = 0
+    for src in sorted(Path(cache_dir).glob("*/*.json")):
+        rel = src.relative_to(cache_dir).as_posix()
+        dest = root / "rd_cache" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        added += rel not in files
+        files[rel] = _digest(dest)
+    write_registry(load_registry(registry), files, registry)
+    return added

@@ -1,0 +1,109 @@
+"""Compact checkpoints: what a trained model needs to code images, and nothing else, in few bytes.
+
+A training checkpoint carries the optimisers' state, RNG states and float32 weights. A compact
+one keeps the model (architecture, config, weights and entropy-coder tables) in float16, and
+the entries made of plain data (the step, a proxy's metric, a pretrained proxy's report), and stores it byte-shuffled and xz-compressed: the float16 weights' high bytes (sign,
+exponent) are put together, where xz finds them alike, as HDF5's shuffle filter does. It loads
+with :func:`~proxiqa_lab.models.load_checkpoint` like any checkpoint; its float16 weights come
+back as float32, unchanged in value, so a compact model codes exactly as its file says.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from proxiqa_lab.fileio import atomic_open
+
+__all__ = ["CompactError", "MAGIC", "compact_checkpoint", "is_compact", "read_compact", "write_compact"]
+
+#: The first bytes of an xz stream: how a compact checkpoint is told from a ``torch.save`` file.
+MAGIC = b"\xfd7zXZ\x00"
+#: The format, stored in every compact checkpoint.
+FORMAT = "proxiqa-lab compact checkpoint 1"
+
+
+def _has_tensors(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_has_tensors(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_tensors(v) for v in value)
+    return False
+
+
+class CompactError(ValueError):
+    """A file that starts like a compact checkpoint but is not a complete one."""
+
+
+def is_compact(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts like a compact checkpoint (an xz stream)."""
+    with open(path, "rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
+def _shuffle(t: torch.Tensor) -> torch.Tensor:
+    """A float16 tensor's bytes, high bytes first, as a flat uint8 tensor."""
+    raw = t.detach().cpu().contiguous().numpy().view(np.uint8).reshape(-1, 2)
+    return torch.from_numpy(np.ascontiguousarray(raw.T).reshape(-1))
+
+
+def _unshuffle(packed: torch.Tensor, shape) -> torch.Tensor:
+    raw = packed.numpy().reshape(2, -1).T.copy().view(np.float16).reshape(tuple(shape))
+    return torch.from_numpy(raw).float()
+
+
+def compact_checkpoint(checkpoint: dict) -> dict:
+    """The compact form of a checkpoint dict (see the module docstring)."""
+    from proxiqa_lab.models.checkpoint import RESERVED_KEYS
+
+    packed, shapes, plain = {}, {}, {}
+    for name, value in checkpoint["state_dict"].items():
+        if value.is_floating_point():
+            packed[name] = _shuffle(value.to(torch.float16))
+            shapes[name] = list(value.shape)
+        else:
+            plain[name] = value.detach().cpu().clone()
+    out = {k: checkpoint[k] for k in RESERVED_KEYS if k != "state_dict"}
+    out.update(format=FORMAT, float16=packed, shapes=shapes, state_dict=plain)
+    out.update({k: v for k, v in checkpoint.items() if k not in RESERVED_KEYS and not _has_tensors(v)})
+    return out
+
+
+def write_compact(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write the compact form of the checkpoint ``src`` (a training one, or ``model.pt``) to ``dst``."""
+    from proxiqa_lab.models.checkpoint import read_checkpoint
+
+    buffer = io.BytesIO()
+    torch.save(compact_checkpoint(read_checkpoint(src)), buffer)
+    dst = Path(dst)
+    with atomic_open(dst, "wb") as f:
+        f.write(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+    return dst
+
+
+def read_compact(path: str | os.PathLike) -> dict:
+    """A compact checkpoint as the plain checkpoint dict it stands for (float32 weights).
+
+    Raises:
+        CompactError: when the file is not a complete compact checkpoint.
+    """
+    try:
+        data = lzma.decompress(Path(path).read_bytes())
+    except lzma.LZMAError as err:
+        raise CompactError(f"its compressed data is damaged or cut short, an interrupted copy? ({err})") from None
+    stored = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
+        raise CompactError("it is xz-compressed but not a compact checkpoint of the kit")
+    state = dict(stored["state_dict"])
+    for name, packed in stored["float16"].items():
+        state[name] = _unshuffle(packed, stored["shapes"][name])
+    checkpoint = {k: v for k, v in stored.items() if k not in ("format", "float16", "shapes")}
+    checkpoint["state_dict"] = state
+    return checkpoint
