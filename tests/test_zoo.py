@@ -279,3 +279,30 @@ def test_train_plan_trains_side_by_side_and_skips_complete_runs(roots):
     assert started[0] == "bls8-mse-lmbda0.0932" and len(started) == 3, "the fine-tunes wait for their MSE model"
     assert all(is_complete(r, "smoke") for r in runs)
     assert train_plan(runs, "smoke", jobs=2, log=log.append) == [], "complete runs are not trained again"
+
+
+def test_evaluate_zoo_names_what_is_missing(roots, capsys):
+    assert main(["evaluate", "--zoo", "proxy:vmaf", "--dataset", "samples", "--out", str(roots / "out")]) == 1
+    assert "ships no BLS 'proxy:vmaf' models of the lab grid" in capsys.readouterr().err
+
+
+def test_evaluate_shipped_curves_on_own_images(tmp_path, photo):
+    """`evaluate --zoo` codes a folder of one's own pictures with the shipped lab models (one point per λ)."""
+    from proxiqa_lab.zoo.plan import grid_models
+
+    try:
+        models = grid_models("mse")
+    except ZooError:
+        pytest.skip("the zoo has no shipped MSE grid yet")
+    from PIL import Image
+
+    own = tmp_path / "mine"
+    own.mkdir()
+    Image.fromarray(photo[:128, :192]).save(own / "astronaut.png")
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--zoo", "mse", "--dataset", str(own), "--metrics", "psnr_avg", "--no-progress",
+                 "--out", str(out)]) == 0
+    import pandas as pd
+
+    rows = pd.read_csv(out / "BLS MSE.csv")
+    assert len(rows) == len(models) and rows["bpp"].is_monotonic_increasing, "one point per λ, rate rising with λ"

@@ -25,6 +25,10 @@ def add_parser(subparsers) -> None:
                    help="classical codec (repeatable): jpeg, jpeg2000, hevc444, hevc420, av1, vvc, webp, jxl")
     p.add_argument("--learned", action="append", default=[], metavar="NAME=CKPT[,CKPT...]",
                    help="a learned codec from checkpoints, one per rate point (repeatable)")
+    p.add_argument("--zoo", action="append", default=[], metavar="OBJECTIVE",
+                   help="a learned codec from the shipped lab models of this objective, one point per λ (repeatable): "
+                        "mse, proxy:vmaf, direct:vmaf, proxy:ssim, proxy:ms_ssim; bmshj/mse and bmshj/proxy:vmaf for "
+                        "the scale hyperprior")
     p.add_argument("--dataset", default="kodak", metavar="NAME|DIR",
                    help=f"images to use: a dataset ({', '.join(DATASET_CHOICES)}; 'samples' are scikit-image photos "
                         f"needing no download), or a folder of your own PNG or JPEG files (default: kodak)")
@@ -99,8 +103,16 @@ def _codecs(args: argparse.Namespace) -> list:
         from proxiqa_lab.codec import LearnedCodec
 
         codecs.append(LearnedCodec(ckpts.split(","), name=name))
+    for spec in args.zoo:
+        from proxiqa_lab.codec import LearnedCodec
+        from proxiqa_lab.studies.grid import objective_label
+        from proxiqa_lab.zoo.plan import grid_models
+
+        architecture, _, objective = spec.rpartition("/")
+        models = grid_models(objective, architecture or "bls")
+        codecs.append(LearnedCodec([m.path for m in models], name=objective_label(objective, architecture or "bls")))
     if not codecs:
-        raise ValueError("nothing to evaluate: give at least one --codec NAME or --learned NAME=CKPTS")
+        raise ValueError("nothing to evaluate: give at least one --codec NAME, --learned NAME=CKPTS or --zoo OBJECTIVE")
     names = [c.name for c in codecs]
     if len(set(names)) != len(names):
         raise ValueError(f"codec names must be unique, got {names}")

@@ -5,6 +5,7 @@
     proxiqa-lab zoo export RUNS_DIR OUT.tar [--run NAME ...]
     proxiqa-lab zoo import ARCHIVE [--runs DIR]
     proxiqa-lab zoo train [--profile lab] [--jobs 2] [--only 02,07]
+    proxiqa-lab zoo ship [--profile lab]      (maintainers: add complete runs of runs/lab to the zoo)
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def add_parser(subparsers) -> None:
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     train.add_argument("--list", action="store_true", help="list the runs, and whether each is complete, and stop")
     train.set_defaults(func=_train)
+
+    ship = actions.add_parser(
+        "ship", help="maintainers: add the complete runs of runs/<profile> to the shipped zoo",
+        description="Pack the complete runs that the notebooks of the profile need, and the classical codecs' RD "
+        "points of runs/rd_cache, into proxiqa_lab/zoo and its registry. Runs the zoo has already are kept.")
+    ship.add_argument("--profile", default="lab", help="the profile (default: lab)")
+    ship.set_defaults(func=_ship)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -132,4 +140,21 @@ def _train(args: argparse.Namespace) -> int:
                   f"notebooks {','.join(r.notebooks)}")
         return 0
     train_plan(runs, args.profile, jobs=args.jobs, device=args.device, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.zoo import load_registry
+    from proxiqa_lab.zoo.archive import ship_rd_cache
+    from proxiqa_lab.zoo.plan import ship_complete
+
+    added = ship_complete(args.profile)
+    for model in added:
+        print(f"shipped {model.name} ({model.size / 1e6:.2f} MB)")
+    cache = runs_root() / "rd_cache"
+    points = ship_rd_cache(cache) if cache.is_dir() else 0
+    models = load_registry()
+    print(f"{len(added)} runs and {points} RD point files added; the zoo holds {len(models)} models, "
+          f"{sum(m.size for m in models) / 1e6:.1f} MB")
     return 0

@@ -83,6 +83,7 @@ def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> 
         for name in RUN_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, dest / name)
+        _relative_paths(dest / "config.json")
         for name in RUN_CHECKPOINTS:
             if (source / name).is_file():
                 write_compact(source / name, dest / name)
@@ -93,6 +94,19 @@ def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> 
     return {p.relative_to(dest).as_posix(): _digest(p) for p in sorted(dest.rglob("*")) if p.is_file()}
 
 
+def _relative_paths(config_file: Path) -> None:
+    """The paths a run's config names (the model it started from, its proxy), relative to the project root
+    when they lie under it: they name the runs, not the machine that trained them."""
+    from proxiqa_lab.paths import project_root
+
+    config = json.loads(config_file.read_text())
+    root = project_root().resolve()
+    for key in ("init_checkpoint", "proxy_init"):
+        if config.get(key) and Path(config[key]).is_absolute() and Path(config[key]).resolve().is_relative_to(root):
+            config[key] = Path(config[key]).resolve().relative_to(root).as_posix()
+    atomic_write_text(config_file, json.dumps(config, indent=2))
+
+
 def model_entry(packed: str | os.PathLike, profile: str, files: dict, notebooks=()) -> ZooModel:
     """The registry entry of a packed run (its folder name is the run's name)."""
     packed = Path(packed)
@@ -101,8 +115,10 @@ def model_entry(packed: str | os.PathLike, profile: str, files: dict, notebooks=
 
         extra = read_checkpoint(packed / "proxy.pt")
         report = extra.get("report") or {}
+        batches = -(-int(report.get("n_train") or 0) // int(report.get("batch_size") or 1))
         return ZooModel(packed.name, profile, "proxiqa", f"pretrain:{report.get('metric', extra.get('metric'))}",
-                        None, None, int(report.get("epochs") or 0), None, tuple(notebooks), None, files)
+                        None, None, int(report.get("epochs") or 0) * batches, None, tuple(notebooks),
+                        report.get("train_seconds"), files)
     config = json.loads((packed / "config.json").read_text())
     meta = json.loads((packed / "run.json").read_text())
     objective = config["objective"]

@@ -194,3 +194,43 @@ def is_complete(run: PlannedRun, profile: str = "lab") -> bool:
         return out.is_file()
     meta = out / "run.json"
     return meta.is_file() and (out / "model.pt").is_file() and json.loads(meta.read_text()).get("status") == "complete"
+
+
+def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
+    """Add the plan's complete runs of ``runs_dir`` (default ``runs/<profile>``) to the zoo, with the notebooks
+    that use them; the training-steps study's fine-tunes keep :data:`ZOO_KEPT_STEPS`. Runs the zoo has already
+    are left as they are. Returns the models added."""
+    from pathlib import Path
+
+    from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.zoo.archive import is_complete_run, ship
+
+    runs_dir = Path(runs_dir) if runs_dir is not None else runs_root() / profile
+    plan = [r for r in notebook_runs(profile)
+            if ((runs_dir / r.name).is_file() if r.spec is None else is_complete_run(runs_dir / r.name))]
+    sources = [runs_dir / r.name for r in plan]
+    notebooks = {Path(r.name).stem if r.spec is None else r.name: r.notebooks for r in plan}
+    steps = {r.name: ZOO_KEPT_STEPS for r in plan if r.spec is not None and r.spec.finetune and "06" in r.notebooks}
+    return ship(sources, profile, notebooks=notebooks, steps=steps, zoo=zoo)
+
+
+def grid_models(objective: str, architecture: str = "bls", profile: str = "lab") -> list:
+    """The shipped models of notebook 04's curve of ``objective`` (BLS, or ``bmshj``), one per λ, by λ.
+
+    Raises:
+        ZooError: when the zoo ships none of them.
+    """
+    from proxiqa_lab import studies
+    from proxiqa_lab.errors import ZooError
+    from proxiqa_lab.zoo.registry import find_model
+
+    settings = studies.settings_for(profile)
+    specs = settings.bmshj_specs() if architecture == "bmshj" else settings.specs(settings.objectives)
+    names = [s.name(*spec_architecture(s, profile, settings.train)) for s in specs
+             if s.objective == objective and (objective != "mse" or not s.finetune)]
+    models = [m for m in (find_model(n, profile) for n in names) if m is not None]
+    if not models:
+        known = sorted(settings.objectives if architecture == "bls" else ("mse", "proxy:vmaf"))
+        raise ZooError(f"the zoo ships no {architecture.upper()} {objective!r} models of the {profile} grid; "
+                       f"objectives: {known} (proxiqa-lab zoo list)")
+    return sorted(models, key=lambda m: m.lmbda)
