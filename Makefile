@@ -30,7 +30,7 @@ report: data
 	$(BIN)/proxiqa-lab run-notebooks --profile $(PROFILE)
 
 lab-report: data
-	$(BIN)/proxiqa-lab run-notebooks --profile lab
+	$(BIN)/proxiqa-lab run-notebooks --profile lab -p TRAIN shipped
 
 test: data
 	$(BIN)/python -m pytest

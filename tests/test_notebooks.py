@@ -174,3 +174,35 @@ def test_suite_index_lists_every_notebook(suite):
     assert all(f"[{name}]" in index for name in NAMES)
     summary = json.loads((reports / "executed" / "suite.json").read_text())
     assert [n["name"] for n in summary["notebooks"]] == NAMES
+
+
+# --------------------------------------------------------------------------- the main job: the course profile
+@pytest.mark.slow
+def test_course_profile_shows_the_shipped_lab_models(tmp_path):
+    """`make report`'s profile on a fresh clone: no training, a fooled frozen proxy, an explorer of distinct decodes."""
+    import numpy as np
+    from PIL import Image
+
+    from proxiqa_lab.zoo.plan import notebook_runs
+    from proxiqa_lab.zoo.registry import find_model
+
+    missing = [r.name for r in notebook_runs("lab") if not find_model(Path(r.name).stem if r.spec is None else r.name)]
+    if missing:
+        pytest.skip(f"the zoo does not ship {len(missing)} of the lab runs yet ({missing[0]}, ...)")
+    env = {"PROXIQA_LAB_REPORTS": tmp_path / "reports", "PROXIQA_LAB_RUNS": tmp_path / "runs",
+           "PROXIQA_LAB_DATA": os.environ.get("PROXIQA_LAB_DATA", str(REPO / "data"))}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, str(Path(value).resolve()))
+        results = run_suite("course", NOTEBOOKS, cwd=tmp_path, cell_timeout=600, echo=print)
+    assert [r.status for r in results] == ["ok"] * len(NAMES), [r.failure.describe() for r in results if r.failure]
+    assert not (tmp_path / "runs" / "lab").exists(), "every learned model came from the zoo: nothing was trained"
+    reports = tmp_path / "reports" / "course"
+    fooled = json.loads((reports / "02_pretrained_proxy_failure" / "results.json").read_text())
+    assert fooled["pretrained"]["proxy"] - fooled["pretrained"]["true"] > 50, "Fig. 6: the frozen proxy is fooled"
+    grid = json.loads((reports / "07_alpha_lambda_explorer" / "results.json").read_text())["grid"]
+    crops = {(row["alpha"], row["lmbda"]): np.asarray(Image.open(row["crop"]), dtype=float) for row in grid}
+    alphas, lambdas = sorted({a for a, _ in crops}), sorted({v for _, v in crops})
+    assert np.abs(crops[(alphas[0], lambdas[0])] - crops[(alphas[0], lambdas[-1])]).mean() > 2, "λ changes the decode"
+    assert np.abs(crops[(alphas[0], lambdas[1])] - crops[(alphas[-1], lambdas[1])]).mean() > 1, "α changes the decode"
+    assert {row["status"] for row in grid} == {"shipped"}

@@ -99,7 +99,11 @@ def test_shipped_runs_are_registered_used_by_train_grid_and_refused_when_altered
     retrained = studies.train_grid(specs[:1], "smoke", train=TRAIN, progress=False, source="retrain")
     assert retrained["status"].tolist() == ["trained"]
     with pytest.raises(ValueError, match="auto"):
-        studies.train_grid(specs, "smoke", train=TRAIN, source="shipped")
+        studies.train_grid(specs, "smoke", train=TRAIN, source="zoo")
+    only = studies.train_grid(specs, "smoke", train=TRAIN, finetune_steps=2, progress=False, source="shipped")
+    assert only["status"].tolist() == ["shipped", "shipped"], "the shipped runs even where runs/ has its own"
+    with pytest.raises(ZooError, match="does not ship the run 'bls8-mse-lmbda0.0067'"):
+        studies.train_grid([RunSpec("mse", 0.0067)], "smoke", train=TRAIN, source="shipped")
 
     model = fine.folder / "model.pt"
     model.write_bytes(model.read_bytes()[:-1] + bytes([model.read_bytes()[-1] ^ 1]))

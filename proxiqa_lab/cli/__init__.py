@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # the output went to `head` or another reader that stopped early
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ProxIQALabError, ValueError, FileNotFoundError) as err:
         print(f"proxiqa-lab {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -58,7 +58,8 @@ def add_parser(subparsers) -> None:
     train.add_argument("--jobs", type=int, default=2, help="runs trained side by side (default: 2)")
     train.add_argument("--only", metavar="NB", help="only the runs of these notebooks, e.g. 02,07")
     train.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    train.add_argument("--list", action="store_true", help="list the runs, and whether each is complete, and stop")
+    train.add_argument("--list", action="store_true",
+                       help="list the runs, and whether each is in runs/, shipped, or still to train, and stop")
     train.set_defaults(func=_train)
 
     ship = actions.add_parser(
@@ -128,6 +129,9 @@ def _import(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from proxiqa_lab.zoo.plan import is_complete, notebook_runs, train_plan
 
+    from proxiqa_lab.paths import runs_profile
+
+    args.profile = runs_profile(args.profile)
     runs = notebook_runs(args.profile)
     if args.only:
         wanted = {n.strip().zfill(2) for n in args.only.split(",") if n.strip()}
@@ -135,9 +139,16 @@ def _train(args: argparse.Namespace) -> int:
         chosen |= {n for r in runs if r.name in chosen for n in r.needs}
         runs = [r for r in runs if r.name in chosen]
     if args.list:
+        from pathlib import Path
+
+        from proxiqa_lab.paths import runs_profile
+        from proxiqa_lab.zoo import find_model
+
+        profile = runs_profile(args.profile)
         for r in runs:
-            print(f"{'complete' if is_complete(r, args.profile) else 'to train':<9} {r.name:<60} "
-                  f"notebooks {','.join(r.notebooks)}")
+            where = ("in runs/" if is_complete(r, profile) else
+                     "shipped" if find_model(Path(r.name).stem if r.spec is None else r.name, profile) else "to train")
+            print(f"{where:<9} {r.name:<60} notebooks {','.join(r.notebooks)}")
         return 0
     train_plan(runs, args.profile, jobs=args.jobs, device=args.device, log=lambda m: print(m, flush=True))
     return 0

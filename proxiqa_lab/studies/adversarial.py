@@ -134,7 +134,8 @@ def pretrained_proxy(
         data_root: data root.
         device: where to pretrain.
         source: ``"auto"``: the proxy of ``runs/<profile>/``, else the one shipped with the kit
-            (:mod:`proxiqa_lab.zoo`), else pretrain it; ``"retrain"``: never the shipped one.
+            (:mod:`proxiqa_lab.zoo`), else pretrain it; ``"shipped"``: the shipped one only;
+            ``"retrain"``: never the shipped one.
 
     Returns:
         ``(path, info)``: the proxy checkpoint (for ``proxy_init``) and its info (report with
@@ -152,11 +153,15 @@ def pretrained_proxy(
     check_source(source)
     out = pretrained_proxy_path(profile, metric, patch_size, images, seed)
     patch_size = patch_size or make_config(profile).patch_size
-    if out.is_file():
+    if out.is_file() and source != "shipped":
         return str(out), pretrain.load_pretrained_proxy(out, device="cpu")[1]
-    folder = shipped_run(out.stem, out.parent.name) if source == "auto" else None
+    folder = shipped_run(out.stem, out.parent.name) if source != "retrain" else None
     if folder is not None:
         return str(folder / "proxy.pt"), pretrain.load_pretrained_proxy(folder / "proxy.pt", device="cpu")[1]
+    if source == "shipped":
+        from proxiqa_lab.errors import ZooError
+
+        raise ZooError(f"the zoo does not ship the pretrained proxy {out.stem!r}; TRAIN = \"auto\" pretrains it")
     try:
         sources = training_files(data_root)
     except DataNotFoundError:

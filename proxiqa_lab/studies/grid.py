@@ -134,7 +134,7 @@ def mse_bases(lambdas, anchor: float | None = None) -> list[RunSpec]:
 
 
 #: Where :func:`train_grid` takes its runs from (the notebooks' ``TRAIN`` parameter).
-SOURCES = ("auto", "retrain")
+SOURCES = ("auto", "shipped", "retrain")
 #: Config fields a shipped run may differ in from the one asked for: paths on the machine that
 #: trained it, and what :data:`~proxiqa_lab.training.config.RESUMABLE_KEYS` lets change on resume.
 _MACHINE_KEYS = ("init_checkpoint", "proxy_init", "data_root")
@@ -151,8 +151,8 @@ def _is_complete(out: Path, steps: int) -> bool:
 def check_source(source: str) -> str:
     if source not in SOURCES:
         raise ValueError(f"TRAIN (source) must be one of {SOURCES}, got {source!r}: \"auto\" uses a complete run "
-                         f"of runs/ first, then the shipped one, and trains only when neither exists; \"retrain\" "
-                         f"never uses the shipped runs")
+                         f"of runs/ first, then the shipped one, and trains only when neither exists; \"shipped\" "
+                         f"uses only the shipped runs; \"retrain\" never uses them")
     return source
 
 
@@ -208,8 +208,9 @@ def train_grid(
         progress: tqdm bar per run.
         source: ``"auto"``: a complete run of ``runs/<profile>/`` first, then the run shipped with
             the kit (:mod:`proxiqa_lab.zoo`, checked against its sha256), and training only when
-            neither exists; ``"retrain"``: never the shipped runs (runs of ``runs/`` are reused or
-            resumed as always; nothing there is deleted).
+            neither exists; ``"shipped"``: the shipped runs only (a report of exactly the shipped
+            weights; a run the zoo lacks is an error); ``"retrain"``: never the shipped runs (runs
+            of ``runs/`` are reused or resumed as always; nothing there is deleted).
 
     Returns:
         One row per run: objective, lmbda, alpha, finetune, base_lmbda, label, run (folder), model
@@ -244,7 +245,13 @@ def train_grid(
             config = config.replace(lr_drop_step=drop, keep_checkpoints_at=kept).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
-        ship = shipped(out.name, config) if source == "auto" and not _is_complete(out, config.steps) else None
+        ship = (shipped(out.name, config) if source == "shipped" or (source == "auto" and not _is_complete(out, config.steps))
+                else None)
+        if ship is None and source == "shipped":
+            from proxiqa_lab.errors import ZooError
+
+            raise ZooError(f"the zoo does not ship the run {out.name!r} (with these settings); TRAIN = \"auto\" "
+                           f"trains it when runs/{profile}/ does not have it either")
         if ship is not None:
             out, status = ship, "shipped"
         elif _is_complete(out, config.steps):
