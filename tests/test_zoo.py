@@ -269,7 +269,7 @@ def test_notebook_runs_list_every_run_once_after_what_it_starts_from():
                                                             for v in (0.0067, 0.025, 0.0932) for a in (0.5, 0.8, 0.95)}
 
 
-def test_train_plan_trains_side_by_side_and_skips_complete_runs(roots):
+def test_train_plan_trains_side_by_side_and_skips_complete_and_shipped_runs(roots, monkeypatch):
     from proxiqa_lab.zoo.plan import PlannedRun, is_complete, train_plan
 
     base = RunSpec("mse", 0.0932)
@@ -283,6 +283,11 @@ def test_train_plan_trains_side_by_side_and_skips_complete_runs(roots):
     assert started[0] == "bls8-mse-lmbda0.0932" and len(started) == 3, "the fine-tunes wait for their MSE model"
     assert all(is_complete(r, "smoke") for r in runs)
     assert train_plan(runs, "smoke", jobs=2, log=log.append) == [], "complete runs are not trained again"
+    ship([roots / "runs/smoke/bls8-mse-lmbda0.0932"], "smoke")
+    monkeypatch.setenv("PROXIQA_LAB_RUNS", str(roots / "fresh_runs"))  # a fresh clone: the base is shipped
+    assert sorted(train_plan(runs, "smoke", jobs=2, log=log.append)) == sorted(r.name for r in runs[1:])
+    config = json.loads((roots / "fresh_runs/smoke/bls8-mse-lmbda0.0932-ft/config.json").read_text())
+    assert config["init_checkpoint"] == str(roots / "zoo/smoke/bls8-mse-lmbda0.0932/model.pt")
 
 
 def test_evaluate_zoo_names_what_is_missing(roots, capsys):

@@ -139,15 +139,11 @@ def _train(args: argparse.Namespace) -> int:
         chosen |= {n for r in runs if r.name in chosen for n in r.needs}
         runs = [r for r in runs if r.name in chosen]
     if args.list:
-        from pathlib import Path
+        from proxiqa_lab.zoo.plan import is_shipped
 
-        from proxiqa_lab.paths import runs_profile
-        from proxiqa_lab.zoo import find_model
-
-        profile = runs_profile(args.profile)
         for r in runs:
-            where = ("in runs/" if is_complete(r, profile) else
-                     "shipped" if find_model(Path(r.name).stem if r.spec is None else r.name, profile) else "to train")
+            where = ("in runs/" if is_complete(r, args.profile) else
+                     "shipped" if is_shipped(r, args.profile) else "to train")
             print(f"{where:<9} {r.name:<60} notebooks {','.join(r.notebooks)}")
         return 0
     train_plan(runs, args.profile, jobs=args.jobs, device=args.device, log=lambda m: print(m, flush=True))

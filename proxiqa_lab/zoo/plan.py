@@ -139,7 +139,8 @@ def train_plan(runs: list[PlannedRun], profile: str = "lab", jobs: int = 2, devi
                data_root: str | None = None, log=print) -> list[str]:
     """Train the plan's runs ``jobs`` at a time, each as soon as what it starts from is complete.
 
-    Complete runs are skipped, interrupted ones resume. The workers are spawned, so a script
+    Runs complete in ``runs/<profile>/`` or shipped with the kit are skipped (a fine-tune whose MSE
+    model is shipped starts from the shipped one), interrupted ones resume. The workers are spawned, so a script
     that calls this needs an ``if __name__ == "__main__":`` guard.
 
     Returns:
@@ -155,7 +156,7 @@ def train_plan(runs: list[PlannedRun], profile: str = "lab", jobs: int = 2, devi
     settings = studies.settings_for(profile)
     options = {"train": settings.train_options(), "finetune_steps": settings.finetune_steps, "seed": 0,
                "device": device, "data_root": data_root}
-    done = {r.name for r in runs if is_complete(r, profile)}
+    done = {r.name for r in runs if is_complete(r, profile) or is_shipped(r, profile)}
     pending = [r for r in runs if r.name not in done]
     known = {r.name for r in runs}
     finished, running = [], {}
@@ -181,6 +182,15 @@ def train_plan(runs: list[PlannedRun], profile: str = "lab", jobs: int = 2, devi
                 finished.append(run.name)
                 log(f"{time.strftime('%H:%M:%S')} done  {run.name}")
     return finished
+
+
+def is_shipped(run: PlannedRun, profile: str = "lab") -> bool:
+    """Whether the zoo ships the planned run (its files are checked when a notebook uses it)."""
+    from pathlib import Path
+
+    from proxiqa_lab.zoo.registry import find_model
+
+    return find_model(Path(run.name).stem if run.spec is None else run.name, profile) is not None
 
 
 def is_complete(run: PlannedRun, profile: str = "lab") -> bool:
