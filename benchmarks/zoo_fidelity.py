@@ -66,7 +66,8 @@ def main() -> int:
           f"{summary['total']['compact_MB']:.1f} MB compact. Largest change over every model and image: "
           f"bpp {summary['worst']['bpp_max_abs']:.5f}, PSNR_avg {summary['worst']['psnr_avg_max_abs']:.4f} dB, "
           f"VMAF {summary['worst']['vmaf_max_abs']:.4f}.\n\n",
-          "| model | MB float32 | MB compact | mean abs Δbpp | mean abs ΔPSNR_avg (dB) | mean abs ΔVMAF | max abs ΔVMAF |\n"
+          "| model | MB float32 | MB compact | mean abs Δbpp | mean abs ΔPSNR_avg (dB) | mean abs ΔVMAF "
+          "| max abs ΔVMAF |\n"
           "|---|---:|---:|---:|---:|---:|---:|\n",
           *(f"| {r['model']} | {r['full_MB']:.2f} | {r['compact_MB']:.2f} | {r['bpp_mean_abs']:.5f} | "
             f"{r['psnr_avg_mean_abs']:.4f} | {r['vmaf_mean_abs']:.4f} | {r['vmaf_max_abs']:.4f} |\n" for r in rows)]

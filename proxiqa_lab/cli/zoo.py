@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
 
     listing = actions.add_parser("list", help="one line per shipped model (--json: one object each)")
     listing.add_argument("--json", action="store_true",
-                         help="a JSON list: name, architecture, objective, lmbda, alpha, steps, init, path, sha256, ...")
+                         help="a JSON list: name, architecture, objective, lmbda, alpha, steps, init, path, "
+                              "sha256, ...")
     listing.set_defaults(func=_list)
 
     verify = actions.add_parser("verify", help="check every shipped file against its sha256")

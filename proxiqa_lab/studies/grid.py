@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from proxiqa_lab.paths import check_profile, runs_profile, runs_root
+from proxiqa_lab.paths import runs_profile, runs_root
 
 #: How tables and plots name the objectives (the paper writes M_p for a proxy-optimised model).
 OBJECTIVE_LABELS = {
@@ -43,8 +43,8 @@ def objective_label(objective: str, architecture: str = "bls") -> str:
 #: ``TrainConfig`` options that do not name a run folder: they do not change what is trained
 #: (``proxy_init`` of a frozen proxy is named by the objective; of an alternating one, by a tag),
 #: or the name's first part says them (``architecture`` and ``N``: ``bmshj48-...``).
-UNNAMED_OPTIONS = ("architecture", "N", "steps", "progress", "device", "proxy_init", "diagnose_every", "keep_checkpoints_at",
-                   "overlap_metric")
+UNNAMED_OPTIONS = ("architecture", "N", "steps", "progress", "device", "proxy_init", "diagnose_every",
+                   "keep_checkpoints_at", "overlap_metric")
 
 
 def _tag(value: Any) -> str:
@@ -245,8 +245,8 @@ def train_grid(
             config = config.replace(lr_drop_step=drop, keep_checkpoints_at=kept).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
-        ship = (shipped(out.name, config) if source == "shipped" or (source == "auto" and not _is_complete(out, config.steps))
-                else None)
+        local = _is_complete(out, config.steps)
+        ship = shipped(out.name, config) if source == "shipped" or (source == "auto" and not local) else None
         if ship is None and source == "shipped":
             from proxiqa_lab.errors import ZooError
 
@@ -254,13 +254,13 @@ def train_grid(
                            f"trains it when runs/{profile}/ does not have it either")
         if ship is not None:
             out, status = ship, "shipped"
-        elif _is_complete(out, config.steps):
+        elif local:
             status = "reused"
         else:
             train_run(config, out=out)
             status = "trained"
-        rows.append({"architecture": config.architecture, "objective": spec.objective, "lmbda": spec.lmbda, "alpha": spec.alpha, "finetune": spec.finetune,
-                     "base_lmbda": spec.base_lmbda,
+        rows.append({"architecture": config.architecture, "objective": spec.objective, "lmbda": spec.lmbda,
+                     "alpha": spec.alpha, "finetune": spec.finetune, "base_lmbda": spec.base_lmbda,
                      "label": objective_label(spec.objective, config.architecture), "run": str(out),
                      "model": str(out / "model.pt"), "steps": config.steps, "status": status,
                      "seconds": round(time.perf_counter() - start, 2), "train_seconds": load_run(out).train_seconds})

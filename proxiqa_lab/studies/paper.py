@@ -58,7 +58,8 @@ def _fmt(value, signed: bool = True) -> str:
 
 
 def _rows_table(rows: list[dict], columns: list[str], signed: bool = True) -> str:
-    head = "| " + " | ".join(columns) + " |\n|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|\n"
+    rule = "|".join("---" if i == 0 else "---:" for i in range(len(columns)))
+    head = "| " + " | ".join(columns) + " |\n|" + rule + "|\n"
     return head + "".join("| " + " | ".join(_fmt(r.get(c), signed) for c in columns) + " |\n" for r in rows) + "\n"
 
 
@@ -122,8 +123,8 @@ def paper_comparison(profile: str = "lab") -> str:
                    "overlap in quality); `not run`: this profile does not evaluate the codec.\n\n")
         out.append(_rows_table(rows, ["codec", *PAPER_METRICS]))
         per_image = pd.DataFrame(r04["datasets"]["kodak"]["bd_per_image"])
-        vmaf_p = per_image[per_image["codec"] == "BLS VMAF_p"].set_index("image")["vmaf"] if "vmaf" in per_image else None
-        if vmaf_p is not None and len(vmaf_p):
+        vmaf_p = per_image[per_image["codec"] == "BLS VMAF_p"].set_index("image").get("vmaf", pd.Series(dtype=float))
+        if len(vmaf_p):
             out.append("Table I, VMAF BD-rate of BLS VMAF_p per image:\n\n")
             out.append(_rows_table([{"image": i, "paper": TABLE_I_VMAF_P.get(i), "kit": float(v),
                                      "kit − paper": float(v) - TABLE_I_VMAF_P[i] if i in TABLE_I_VMAF_P else None}

@@ -182,7 +182,8 @@ class StudySettings:
         if self.steps_kept is not None:
             unknown = sorted(set(self.steps_kept) - set(kept))
             if unknown:
-                raise ValueError(f"steps_kept {unknown} are not steps a {self.finetune_steps}-step fine-tune keeps ({kept})")
+                raise ValueError(f"steps_kept {unknown} are not steps a {self.finetune_steps}-step fine-tune "
+                                 f"keeps ({kept})")
             kept = [k for k in kept if k in self.steps_kept]
         return StepsPlan(mse_bases(lambdas, self.anchor_lmbda) + tuned, tuple(kept), drop)
 

@@ -189,7 +189,8 @@ def _read_manifest(tar: tarfile.TarFile, archive: Path) -> dict:
     except (KeyError, AttributeError, ValueError) as err:
         raise ZooError(f"{foreign}: it has no readable manifest.json ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
-        raise ZooError(f"{foreign}: its manifest says format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+        said = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ZooError(f"{foreign}: its manifest says format {said!r}")
     return manifest
 
 

@@ -2,7 +2,8 @@
 
 A training checkpoint carries the optimisers' state, RNG states and float32 weights. A compact
 one keeps the model (architecture, config, weights and entropy-coder tables) in float16, and
-the entries made of plain data (the step, a proxy's metric, a pretrained proxy's report), and stores it byte-shuffled and xz-compressed: the float16 weights' high bytes (sign,
+the entries made of plain data (the step, a proxy's metric, a pretrained proxy's report), and
+stores it byte-shuffled and xz-compressed: the float16 weights' high bytes (sign,
 exponent) are put together, where xz finds them alike, as HDF5's shuffle filter does. It loads
 with :func:`~proxiqa_lab.models.load_checkpoint` like any checkpoint; its float16 weights come
 back as float32, unchanged in value, so a compact model codes exactly as its file says.
