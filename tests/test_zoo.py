@@ -154,6 +154,8 @@ def test_export_then_import_never_overwrites(smoke_runs, tmp_path, capsys):
     assert not list((tmp_path / "student/smoke").glob(".import-*")), "no temporary folder is left"
     assert main(["zoo", "import", str(archive), "--runs", str(tmp_path / "student")]) == 0
     assert "0 runs imported, 2 kept" in capsys.readouterr().out
+    small = export_runs(tmp_path / "runs/smoke", tmp_path / "small.tar", final_only=True)
+    assert not any(rel.startswith("checkpoints/") for m in small for rel in m.files)
 
 
 def _members(archive):

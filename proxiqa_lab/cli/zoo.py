@@ -40,6 +40,8 @@ def add_parser(subparsers) -> None:
     export.add_argument("runs_dir", metavar="RUNS_DIR", help="a profile's runs folder, e.g. runs/lab")
     export.add_argument("out", metavar="OUT", help="the archive to write (never overwritten)")
     export.add_argument("--run", action="append", metavar="NAME", help="only this run (repeatable)")
+    export.add_argument("--final-only", action="store_true",
+                        help="only each run's final model, not its kept step checkpoints (a smaller archive)")
     export.set_defaults(func=_export)
 
     imp = actions.add_parser(
@@ -109,7 +111,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from proxiqa_lab.zoo import export_runs
 
-    models = export_runs(args.runs_dir, args.out, names=args.run)
+    models = export_runs(args.runs_dir, args.out, names=args.run, final_only=args.final_only)
     size = sum(m.size for m in models)
     print(f"wrote {args.out}: {len(models)} runs, {size / 1e6:.1f} MB")
     return 0

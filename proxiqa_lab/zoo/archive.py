@@ -134,13 +134,15 @@ def _packed_name(source: Path) -> str:
     return source.stem if source.is_file() else source.name
 
 
-def export_runs(runs_dir: str | os.PathLike, out: str | os.PathLike, names=None) -> list[ZooModel]:
+def export_runs(runs_dir: str | os.PathLike, out: str | os.PathLike, names=None,
+                final_only: bool = False) -> list[ZooModel]:
     """Pack the complete runs of ``runs_dir`` (e.g. ``runs/lab``) into the archive ``out`` (a new ``.tar``).
 
     Args:
         runs_dir: a profile's runs folder; its name is the profile the runs are imported into.
         out: the archive to write; an existing file is never overwritten.
         names: only these runs (``None``: every complete one).
+        final_only: leave out the kept step checkpoints (``checkpoints/step_<K>.pt``).
 
     Returns:
         The archive's models, as its manifest lists them.
@@ -162,7 +164,7 @@ def export_runs(runs_dir: str | os.PathLike, out: str | os.PathLike, names=None)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         for source in sources:
             packed = Path(tmp) / profile / _packed_name(source)
-            models.append(model_entry(packed, profile, pack_run(source, packed)))
+            models.append(model_entry(packed, profile, pack_run(source, packed, steps=() if final_only else None)))
         manifest = {"format": ARCHIVE_FORMAT, "profile": profile, "models": [m.to_dict() for m in models]}
         for m in manifest["models"]:
             m.pop("path")  # where it lands depends on the machine that imports it
@@ -218,8 +220,9 @@ def import_archive(archive: str | os.PathLike, runs_dir: str | os.PathLike | Non
     root = Path(runs_dir) if runs_dir is not None else runs_root()
     try:
         tar = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise ZooError(f"{str(archive)!r} is not a readable archive, it is damaged or cut short ({err})") from None
+    except (tarfile.TarError, OSError, EOFError):
+        raise ZooError(f"{str(archive)!r} is not a readable archive: not a tar file, or one that is damaged or cut "
+                       f"short") from None
     with tar:
         manifest = _read_manifest(tar, archive)
         try:
