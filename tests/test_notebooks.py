@@ -174,6 +174,8 @@ def test_suite_index_lists_every_notebook(suite):
     assert all(f"[{name}]" in index for name in NAMES)
     summary = json.loads((reports / "executed" / "suite.json").read_text())
     assert [n["name"] for n in summary["notebooks"]] == NAMES
+    beside = (reports / "README.md").read_text()
+    assert "the smoke profile against the paper" in beside and "| BLS VMAF_p |" in beside and "97.74" in beside
 
 
 # --------------------------------------------------------------------------- the main job: the course profile
