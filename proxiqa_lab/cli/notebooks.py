@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from proxiqa_lab.paths import PROFILES
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -14,7 +16,8 @@ def add_parser(subparsers) -> None:
         description="Run notebooks/NN_*.ipynb in order through papermill with PROFILE injected; write the "
         "executed notebooks and an index (index.md, index.html, suite.json) to reports/<profile>/executed/.",
     )
-    p.add_argument("--profile", default="smoke", choices=("smoke", "lab", "paper"), help="study size (default: smoke)")
+    p.add_argument("--profile", default="smoke", choices=PROFILES,
+                   help="study size (default: smoke; course: the lab's trained models on a few images)")
     p.add_argument("--only", default=None, help="comma-separated notebook prefixes to run, e.g. 02,04")
     p.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
