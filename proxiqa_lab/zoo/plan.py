@@ -56,7 +56,7 @@ def notebook_specs(settings, proxy_path: str) -> dict[str, list]:
     """Each notebook's runs, as it asks for them: ``{"02": [RunSpec, ...], ...}``."""
     from proxiqa_lab import studies
 
-    lab = settings
+    lab = settings  # the notebooks' runs, as each asks for them
     return {
         "00": lab.specs(["mse"], [0.0932 if lab.anchor_lmbda is None else lab.anchor_lmbda]),
         "02": studies.fooling_specs(lab, "vmaf", 0.025, proxy_path),
@@ -195,15 +195,11 @@ def is_shipped(run: PlannedRun, profile: str = "lab") -> bool:
 
 def is_complete(run: PlannedRun, profile: str = "lab") -> bool:
     """Whether ``runs/<profile>/`` holds the planned run, complete."""
-    import json
-
     from proxiqa_lab.paths import runs_root
+    from proxiqa_lab.zoo.archive import is_complete_run
 
     out = runs_root() / profile / run.name
-    if run.spec is None:
-        return out.is_file()
-    meta = out / "run.json"
-    return meta.is_file() and (out / "model.pt").is_file() and json.loads(meta.read_text()).get("status") == "complete"
+    return out.is_file() if run.spec is None else is_complete_run(out)
 
 
 def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
