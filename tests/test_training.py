@@ -191,6 +191,24 @@ def test_rerun_prints_resuming_and_completed_run_is_kept(tmp_path, capsys):
     assert (out / "model.pt").stat().st_mtime_ns >= mtime
 
 
+def test_is_complete_needs_model_status_and_steps(tmp_path):
+    from proxiqa_lab.training.runs import is_complete
+
+    out = tmp_path / "run"
+    assert not is_complete(out)  # missing
+    train("smoke", out=out, **FAST)
+    assert is_complete(out) and is_complete(out, steps=4)
+    assert not is_complete(out, steps=5)  # asked for more steps than it ran
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    assert not is_complete(out)
+    (out / "run.json").write_text("{not json")
+    assert not is_complete(out)  # damaged metadata is not a complete run, and no crash
+    (out / "run.json").write_text(json.dumps(meta))
+    (out / "model.pt").unlink()
+    assert not is_complete(out)
+
+
 def test_config_conflicts_and_new_run_rules(tmp_path):
     out = tmp_path / "run"
     train("smoke", out=out, **{**FAST, "steps": 2})

@@ -140,14 +140,6 @@ SOURCES = ("auto", "shipped", "retrain")
 _MACHINE_KEYS = ("init_checkpoint", "proxy_init", "data_root")
 
 
-def _is_complete(out: Path, steps: int) -> bool:
-    meta = out / "run.json"
-    if not meta.is_file() or not (out / "model.pt").is_file():
-        return False
-    info = json.loads(meta.read_text())
-    return info.get("status") == "complete" and int(info.get("step", 0)) >= steps
-
-
 def check_source(source: str) -> str:
     if source not in SOURCES:
         raise ValueError(f"TRAIN (source) must be one of {SOURCES}, got {source!r}: \"auto\" uses a complete run "
@@ -161,6 +153,7 @@ def shipped(name: str, config) -> Path | None:
     aside) for at least as many steps; ``None`` otherwise. A shipped file that does not match the zoo's
     registry raises :class:`~proxiqa_lab.errors.ZooError`."""
     from proxiqa_lab.training.config import RESUMABLE_KEYS, config_diff
+    from proxiqa_lab.training.runs import is_complete
     from proxiqa_lab.zoo.registry import shipped_run
 
     folder = shipped_run(name, config.profile)
@@ -169,7 +162,7 @@ def shipped(name: str, config) -> Path | None:
     stored = json.loads((folder / "config.json").read_text())
     if config_diff(stored, config.to_dict(), ignore=RESUMABLE_KEYS + _MACHINE_KEYS):
         return None
-    return folder if _is_complete(folder, config.steps) else None
+    return folder if is_complete(folder, config.steps) else None
 
 
 def source_summary(grid: pd.DataFrame) -> str:
@@ -220,6 +213,7 @@ def train_grid(
     """
     from proxiqa_lab.training import finetune_schedule, load_run, make_config
     from proxiqa_lab.training import train as train_run
+    from proxiqa_lab.training.runs import is_complete
 
     profile = runs_profile(profile)
     check_source(source)
@@ -245,7 +239,7 @@ def train_grid(
             config = config.replace(lr_drop_step=drop, keep_checkpoints_at=kept).validate()
         out = runs_root() / profile / spec.name(config.architecture, config.N)
         start = time.perf_counter()
-        local = _is_complete(out, config.steps)
+        local = is_complete(out, config.steps)
         ship = shipped(out.name, config) if source == "shipped" or (source == "auto" and not local) else None
         if ship is None and source == "shipped":
             from proxiqa_lab.errors import ZooError

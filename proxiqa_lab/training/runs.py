@@ -16,7 +16,7 @@ from proxiqa_lab.fileio import atomic_write_text
 from proxiqa_lab.training.checkpointing import load_state
 from proxiqa_lab.training.config import TrainConfig, config_diff
 
-__all__ = ["LOG_COLUMNS", "Run", "default_out", "load_run", "prepare_out"]
+__all__ = ["LOG_COLUMNS", "Run", "default_out", "is_complete", "load_run", "prepare_out"]
 
 #: Columns of ``log.csv``. ``metric_*`` are batch means and standard deviations (Fig. 7 bands);
 #: ``mse`` is on the [0, 1] scale; ``psnr`` is the batch's RGB PSNR with x̂ clamped to [0, 1];
@@ -89,6 +89,18 @@ def load_run(out: str | os.PathLike) -> Run:
     if not path.is_file():
         raise FileNotFoundError(f"{str(out)!r} is not a training run folder (no config.json)")
     return Run(out, TrainConfig.from_dict(json.loads(path.read_text())))
+
+
+def is_complete(out: str | os.PathLike, steps: int = 0) -> bool:
+    """Whether ``out`` is a finished run folder (``model.pt``, and ``run.json`` saying "complete") of at least
+    ``steps`` steps. A folder that is missing, partial or has an unreadable ``run.json`` is not."""
+    out = Path(out)
+    try:
+        info = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return ((out / "model.pt").is_file() and isinstance(info, dict) and info.get("status") == "complete"
+            and int(info.get("step", 0)) >= steps)
 
 
 def _started(out: Path) -> bool:

@@ -40,20 +40,14 @@ def _digest(path: Path) -> dict:
     return {"sha256": sha256_file(path), "size": path.stat().st_size}
 
 
-def is_complete_run(folder: Path) -> bool:
-    meta = folder / "run.json"
-    try:
-        return (folder / "model.pt").is_file() and json.loads(meta.read_text()).get("status") == "complete"
-    except (OSError, ValueError):
-        return False
-
-
 def trained_runs(runs_dir: str | os.PathLike) -> list[Path]:
     """The complete runs of ``runs_dir`` (run folders, and pretrained proxies' ``.pt`` files), sorted."""
+    from proxiqa_lab.training.runs import is_complete
+
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise ZooError(f"{str(runs_dir)!r} is not a folder; give a runs folder such as runs/lab")
-    found = [p for p in runs_dir.iterdir() if p.is_dir() and is_complete_run(p)]
+    found = [p for p in runs_dir.iterdir() if p.is_dir() and is_complete(p)]
     found += [p for p in runs_dir.glob(f"{PROXY_PREFIX}*.pt") if p.is_file()]
     return sorted(found)
 
@@ -69,6 +63,7 @@ def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> 
     Returns:
         The files written: path in ``dest`` -> ``{"sha256", "size"}``.
     """
+    from proxiqa_lab.training.runs import is_complete
     from proxiqa_lab.zoo.compact import write_compact
 
     source, dest = Path(source), Path(dest)
@@ -78,7 +73,7 @@ def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> 
     if source.is_file():
         write_compact(source, dest / "proxy.pt")
     else:
-        if not is_complete_run(source):
+        if not is_complete(source):
             raise ZooError(f"{str(source)!r} is not a complete training run (run.json says it has not finished)")
         for name in RUN_FILES:
             if (source / name).is_file():

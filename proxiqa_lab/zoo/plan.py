@@ -196,7 +196,7 @@ def is_shipped(run: PlannedRun, profile: str = "lab") -> bool:
 def is_complete(run: PlannedRun, profile: str = "lab") -> bool:
     """Whether ``runs/<profile>/`` holds the planned run, complete."""
     from proxiqa_lab.paths import runs_root
-    from proxiqa_lab.zoo.archive import is_complete_run
+    from proxiqa_lab.training.runs import is_complete as is_complete_run
 
     out = runs_root() / profile / run.name
     return out.is_file() if run.spec is None else is_complete_run(out)
@@ -209,7 +209,8 @@ def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
     from pathlib import Path
 
     from proxiqa_lab.paths import runs_root
-    from proxiqa_lab.zoo.archive import is_complete_run, ship
+    from proxiqa_lab.training.runs import is_complete as is_complete_run
+    from proxiqa_lab.zoo.archive import ship
 
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_root() / profile
     plan = [r for r in notebook_runs(profile)
