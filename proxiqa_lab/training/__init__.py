@@ -5,7 +5,8 @@
 >>> run.log[["step", "bpp", "metric_true", "metric_proxy"]].tail()  # doctest: +SKIP
 
 Proxy pretraining on synthetic distortions (Sec. III-C) lives in
-:mod:`proxiqa_lab.training.pretrain`.
+:mod:`proxiqa_lab.training.pretrain`, the distortion database it trains on in
+:mod:`proxiqa_lab.training.distortions`.
 """
 
 from proxiqa_lab.training.config import (
