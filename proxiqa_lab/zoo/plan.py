@@ -19,7 +19,7 @@ from typing import Any
 NOTEBOOK_ORDER = ("02", "07", "06", "03", "05", "04", "00", "08")
 #: The kept steps of the training-steps study's fine-tunes (notebook 06) that the zoo ships; their last
 #: step is their model.pt (proxiqa_lab.studies.settings: the lab's ``steps_kept``).
-ZOO_KEPT_STEPS = (600, 1200)
+ZOO_KEPT_STEPS = (600,)
 #: A pretrained proxy is not a RunSpec; the plan names it with this.
 PRETRAINED_PROXY = "pretrained-proxy"
 
