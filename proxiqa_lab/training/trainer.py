@@ -34,7 +34,6 @@ is checked by :func:`proxiqa_lab.training.sources.preflight` before the folder i
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import math
@@ -51,11 +50,12 @@ import torch
 
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError, TrainingError
-from proxiqa_lab.fileio import atomic_open, atomic_write_text
+from proxiqa_lab.fileio import atomic_write_text
 from proxiqa_lab.training import distributed as ddp
 from proxiqa_lab.training.checkpointing import atomic_save, load_state, plain, rng_state, run_lock, set_rng_state
 from proxiqa_lab.training.config import TrainConfig, make_config
 from proxiqa_lab.training.objectives import MetricFn, Objective, codec_loss, default_metric_scale, parse_objective
+from proxiqa_lab.training.runlog import RunLog
 from proxiqa_lab.training.runs import LOG_COLUMNS, Run, default_out, load_run, prepare_out
 from proxiqa_lab.training.sources import load_init_checkpoint, load_proxy, preflight, resolve_data
 
@@ -95,13 +95,10 @@ class Trainer:
         self.metric_scale = config.metric_scale
         if self.objective.scores_metric and self.metric_scale is None:
             self.metric_scale = default_metric_scale(self.objective.m_bar)
-        self.log_path = self.out / "log.csv"
         self.ckpt_dir = self.out / "checkpoints"
         self._executor: ThreadPoolExecutor | None = None
         self._pending: tuple | None = None
-        self._log_file = None
-        self._pbar = None
-        self._board = None
+        self.log = RunLog(self.out, main=self.dist.is_main)
         self._last_images: tuple[torch.Tensor, torch.Tensor] | None = None
         #: Fuse the proxy's two uses in one forward pass and run the metric during the codec's backward
         #: (single process, no overlap); off only to measure the unfused sequence.
@@ -241,22 +238,11 @@ class Trainer:
         self.step = int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
 
-    def _open_board(self, first_step: int) -> None:
-        """TensorBoard events beside ``log.csv`` (:mod:`proxiqa_lab.training.tensorboard`)."""
-        try:
-            from proxiqa_lab.training.tensorboard import Board
-
-            self._board = Board(self.out / "tensorboard", first_step)
-        except ImportError as err:  # tensorboard is a dependency; a broken install only loses the events
-            self.notes.append(f"no TensorBoard events: {err}")
-
     def save(self, kept: bool) -> None:
         """Write ``checkpoints/last.pt`` (and ``step_<K>.pt`` if ``kept``); collective under DDP."""
         state = self.state()
-        if self.dist.is_main and self._board is not None and self._last_images is not None:
-            self._board.images(self.step, *self._last_images)
+        self.log.checkpoint(self.step, self._last_images)
         if self.dist.is_main:
-            self._log_file.flush()
             atomic_save(state, self.ckpt_dir / "last.pt")
             if kept:
                 self._save_model(self.ckpt_dir / f"step_{self.step}.pt", training=state)
@@ -411,7 +397,7 @@ class Trainer:
                 for _ in range(self.config.proxy_steps):
                     row["metric_loss"] = self.proxy_step(x, x_hat, m, row.get("_n"))
             self._check_finite(step, {"metric_loss": row["metric_loss"]})
-        self._write(row)
+        self.log.write(row)
 
     def _finish_pending(self) -> None:
         if self._pending is not None:
@@ -452,7 +438,7 @@ class Trainer:
         if not needs_metric:
             row["seconds"] = time.perf_counter() - start
             if logged:
-                self._write(row)
+                self.log.write(row)
             return row
         x_hat = x_hat.clamp(0, 1)
         row = row if logged else {**row, "_skip": True}
@@ -488,38 +474,6 @@ class Trainer:
                 loss = self.proxy_step(x, x_hat, m, n)
         return loss
 
-    # ------------------------------------------------------------------ log
-    def _open_log(self, upto: int) -> None:
-        """Open ``log.csv`` for appending, dropping rows after step ``upto`` (no duplicates on resume)."""
-        if not self.dist.is_main:
-            return
-        rows: list[dict] = []
-        if self.log_path.is_file():
-            with open(self.log_path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step") and int(float(r["step"])) <= upto]
-        with atomic_open(self.log_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        self._log_file = open(self.log_path, "a", newline="")
-        self._writer = csv.DictWriter(self._log_file, fieldnames=LOG_COLUMNS, extrasaction="ignore", restval="")
-
-    def _write(self, row: dict) -> None:
-        if row.pop("_skip", False):
-            return
-        if self.dist.is_main:
-            self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
-            self._log_file.flush()
-            if self._board is not None:
-                self._board.scalars(row)
-        if self._pbar is not None:
-            post = {"loss": f"{row['loss']:.4g}", "bpp": f"{row['bpp']:.3f}", "psnr": f"{row['psnr']:.2f}"}
-            if "metric_true" in row:
-                post["M"] = f"{row['metric_true']:.3g}"
-            if "metric_proxy" in row:
-                post["M^"] = f"{row['metric_proxy']:.3g}"
-            self._pbar.set_postfix(post, refresh=False)
-
     # ------------------------------------------------------------------ run
     def run(self) -> Run:
         """Resume from ``checkpoints/last.pt`` when present, train to ``config.steps``, write the models."""
@@ -535,20 +489,14 @@ class Trainer:
             self._write_metadata("running")
         # A batch whose proxy step was pending at the checkpoint logs its row after resuming.
         first_row = self.step + 1 if self._pending is None else self._pending[0]
-        self._open_log(first_row - 1)
-        if self.dist.is_main:
-            self._open_board(first_row)
         previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
         if cfg.deterministic and self.device.type == "cpu":  # on CUDA it would slow cuDNN down
             torch.use_deterministic_algorithms(True, warn_only=True)
         self._executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="true-metric")
                           if self.objective.uses_proxy else None)
         try:
-            if self.dist.is_main and cfg.progress:
-                from proxiqa_lab.progress import tqdm
-
-                self._pbar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.objective.name} λ={cfg.lmbda:g}",
-                                  unit="step", dynamic_ncols=True)
+            bar = dict(total=cfg.steps, initial=self.step, desc=f"{self.objective.name} λ={cfg.lmbda:g}")
+            self.notes += self.log.open(first_row - 1, bar=bar if cfg.progress else None)
             if self.step == 0 and cfg.proxy_warmup and self.objective.trains_proxy:
                 t0 = time.perf_counter()
                 loss = self.warm_up_proxy(cfg.proxy_warmup)
@@ -562,8 +510,7 @@ class Trainer:
                 self.train_step(step)
                 self.step = step
                 self.elapsed += time.perf_counter() - t0
-                if self._pbar is not None:
-                    self._pbar.update(1)
+                self.log.advance()
                 if step % cfg.checkpoint_every == 0 or step in keep or step == cfg.steps:
                     self.save(kept=step in keep)
             self._finish_pending()
@@ -583,13 +530,7 @@ class Trainer:
             self._pending = None
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
-            if self._pbar is not None:
-                self._pbar.close()
-            if self._log_file is not None:
-                self._log_file.close()
-            if self._board is not None:
-                self._board.close()
-                self._board = None
+            self.log.close()
             torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         return Run(self.out, cfg)
 
@@ -610,14 +551,6 @@ class Trainer:
             "torch": torch.__version__,
         }
         atomic_write_text(self.out / "run.json", json.dumps(meta, indent=2))
-
-
-def _fmt(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return value
 
 
 def train(
