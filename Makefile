@@ -1,10 +1,10 @@
-# ProxIQA Lab: `make report` runs every notebook (smoke profile), `make test` runs the tests, `make lab-report`
-# rebuilds the lab report (reports/lab/) from the shipped models.
+# ProxIQA Lab: `make report` runs every notebook in the course profile (the shipped lab models, a few images),
+# `make test` runs the tests, `make lab-report` rebuilds the lab report (reports/lab/) from the shipped models.
 # Both set up a virtual environment and fetch the data first, so each works on a fresh clone.
 
 PYTHON   ?= python3
 VENV     ?= .venv
-PROFILE  ?= smoke
+PROFILE  ?= course
 # Where datasets are copied from (checked against sha256). Empty: download from the public URLs.
 MIRROR   ?= $(wildcard ../shared/data)
 # unsplash_x4 and wikipedia24 are processed derivatives that only a mirror carries.
