@@ -60,7 +60,7 @@ def lab(tmp_path_factory):
         shutil.copy(REPO / "notebooks" / f"{name}.ipynb", root)
     port = _free_port()
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--allow-root",
-           f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
            f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
            "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -232,7 +232,8 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, name):
     time.sleep(2)
     page.close()
     saved = lab[1] / f"{name}.ipynb"
-    from proxiqa_lab.notebooks.hygiene import check_notebook, main as hygiene
+    from proxiqa_lab.notebooks.hygiene import check_notebook
+    from proxiqa_lab.notebooks.hygiene import main as hygiene
 
     assert check_notebook(saved)  # it holds outputs now
     assert hygiene(["--fix", str(saved)]) == 0 and check_notebook(saved) == []

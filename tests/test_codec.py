@@ -17,7 +17,6 @@ from proxiqa_lab.data import load_image, to_tensor, to_uint8
 from proxiqa_lab.errors import BitstreamError, CheckpointError, ImageError
 from proxiqa_lab.models import BLS, BMSHJ, load_checkpoint, save_checkpoint
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+import proxiqa_lab.data.datasets as datasets_module
 from proxiqa_lab.cli import main as cli_main
 from proxiqa_lab.data import (
     DATASETS,
@@ -38,7 +39,6 @@ from proxiqa_lab.data import (
     to_uint8,
     training_files,
 )
-import proxiqa_lab.data.datasets as datasets_module
 from proxiqa_lab.data.registry import REGISTRY_JSON, build_registry
 from proxiqa_lab.errors import DataNotFoundError, ImageError
 

@@ -12,8 +12,8 @@ from PIL import Image, ImageFilter
 
 from proxiqa_lab.data import to_tensor
 from proxiqa_lab.errors import MetricError
-from proxiqa_lab.metrics import score
 from proxiqa_lab.metrics import differentiable as D
+from proxiqa_lab.metrics import score
 from proxiqa_lab.metrics.engine import ffmpeg_exe
 from proxiqa_lab.training import make_config, train
 

@@ -20,7 +20,6 @@ from proxiqa_lab.losses import (
     total_loss,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -22,7 +22,6 @@ from proxiqa_lab.models import (
     save_checkpoint,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

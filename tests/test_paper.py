@@ -7,8 +7,8 @@ import json
 from proxiqa_lab.studies import paper
 
 
-def _write(root, notebook, results):
-    folder = root / "lab" / notebook
+def _write(root, notebook, results, profile="lab"):
+    folder = root / profile / notebook
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps(results))
 
@@ -19,14 +19,16 @@ def test_paper_comparison_puts_kit_beside_paper(tmp_path, monkeypatch):
         "image": "kodim01", "pretrained": {"proxy": 99.1, "true": 0.04, "bpp": 0.051},
         "alternating": {"proxy": 3.9, "true": 3.9, "bpp": 0.004},
         "training_gap": {"(a) frozen": {"true": 4.0, "proxy": 120.0, "gap": 116.0, "max_abs_gap": 130.0}}})
-    _write(tmp_path, "04_rate_distortion", {
+    rd = {
         "baseline": "BLS MSE", "datasets": {"kodak": {
             "images": ["kodim01", "kodim02"],
             "bd_summary": [{"codec": "BLS VMAF_p", "psnr_avg_mean": 1.0, "ssim_mean": None, "ms_ssim_mean": 0.5,
                             "vmaf_mean": -3.35},
                            {"codec": "BLS VMAF_direct", "psnr_avg_mean": 3.7, "ssim_mean": -6.7, "ms_ssim_mean": -8.0,
                             "vmaf_mean": -52.7}],
-            "bd_per_image": [{"codec": "BLS VMAF_p", "image": "kodim01", "vmaf": -5.3}]}}})
+            "bd_per_image": [{"codec": "BLS VMAF_p", "image": "kodim01", "vmaf": -5.3}]}}}
+    _write(tmp_path, "04_rate_distortion", rd)
+    _write(tmp_path, "04_rate_distortion", rd, profile="smoke")
     _write(tmp_path, "05_limitations_ssim", {"images": ["kodim01"], "table_iv": [
         {"bd_rate": "SSIM BD-rate", "SSIM (14)": -9.41, "SSIM_p (10)(11)": 1.0, "SSIM+L_d (13)": -2.39}]})
     text = paper.paper_comparison("lab")
@@ -37,4 +39,7 @@ def test_paper_comparison_puts_kit_beside_paper(tmp_path, monkeypatch):
     assert "| kodim01 | -25.30 | -5.30 | +20.00 |" in text
     assert "| SSIM (14) | SSIM | -29.41 | -9.41 | +20.00 |" in text
     assert "Fig. 11" not in text, "a notebook that has not run is left out"
+    assert "fine-tuned for 1,500 steps from the MSE models they are measured against" in text, \
+        "the lab's fine-tunes are flagged as trained longer than the MSE baseline"
+    assert "measured against, so part" not in paper.paper_comparison("smoke"), "the smoke profile does not fine-tune"
     assert paper.write_index("lab").read_text() == text

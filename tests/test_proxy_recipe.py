@@ -8,7 +8,7 @@ import torch
 
 from proxiqa_lab.metrics import differentiable as D
 from proxiqa_lab.models import ProxIQANet
-from proxiqa_lab.training import make_config, train
+from proxiqa_lab.training import train
 from proxiqa_lab.training.config import TrainConfig, config_diff
 from proxiqa_lab.training.proxy_batch import PROBE_RMS, gradient_diagnostics, probes, proxy_batch
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from PIL import Image, ImageOps
 
 from proxiqa_lab import codec as C
 from proxiqa_lab.cli import main as cli_main
-from proxiqa_lab.data import DATASETS, ImageConversionWarning, fetch, load_image, status
+from proxiqa_lab.data import ImageConversionWarning, fetch, load_image, status
 from proxiqa_lab.errors import BitstreamError, CheckpointError, TrainingError
 from proxiqa_lab.evaluation import bd_rate, bd_table
 from proxiqa_lab.evaluation.bdrate import DEFAULT_METHOD, BDWarning

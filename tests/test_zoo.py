@@ -6,7 +6,6 @@ import io
 import json
 import tarfile
 
-import numpy as np
 import pytest
 import torch
 
@@ -126,8 +125,9 @@ def test_zoo_list_json_and_verify_commands(smoke_runs, tmp_path, capsys):
     assert sha256_file(fine["path"]) == fine["sha256"]
     out = tmp_path / "decoded.png"
     bits = tmp_path / "img.bin"
-    from proxiqa_lab.data import save_image
     from skimage import data
+
+    from proxiqa_lab.data import save_image
 
     save_image(data.astronaut()[:64, :64], tmp_path / "in.png")
     assert main(["encode", fine["path"], str(tmp_path / "in.png"), str(bits)]) == 0

@@ -130,9 +130,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from proxiqa_lab.zoo.plan import is_complete, notebook_runs, train_plan
-
     from proxiqa_lab.paths import runs_profile
+    from proxiqa_lab.zoo.plan import is_complete, notebook_runs, train_plan
 
     args.profile = runs_profile(args.profile)
     runs = notebook_runs(args.profile)

@@ -31,9 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxiqa_lab.data.registry import DATASETS, Dataset, data_root, mirror_root
 from proxiqa_lab.errors import DataNotFoundError, ProxIQALabError
 from proxiqa_lab.fileio import atomic_open
-from proxiqa_lab.data.registry import DATASETS, Dataset, data_root, mirror_root
 
 __all__ = [
     "ChecksumError",

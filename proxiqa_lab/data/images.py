@@ -104,7 +104,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             args = im.tile[0].args if im.tile else None  # e.g. "RGB;16B"; cleared by load()
             rawmode = args[0] if isinstance(args, tuple) and args else args
             im.load()
-            mode, size, fmt = im.mode, im.size, im.format
+            mode, size = im.mode, im.size
             orientation = im.getexif().get(0x0112, 1)
             sixteen_bit = isinstance(rawmode, str) and "16" in rawmode
             if mode in ("RGB", "RGBA", "LA") and sixteen_bit:

@@ -143,11 +143,8 @@ def pretrained_proxy(
     """
     from proxiqa_lab.data import sample_images, training_files
     from proxiqa_lab.errors import DataNotFoundError
-    from proxiqa_lab.paths import runs_root
-    from proxiqa_lab.training import make_config
-    from proxiqa_lab.training import pretrain
-
     from proxiqa_lab.studies.grid import check_source
+    from proxiqa_lab.training import make_config, pretrain
     from proxiqa_lab.zoo.registry import shipped_run
 
     check_source(source)

@@ -49,6 +49,13 @@ def _load(profile: str, notebook: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _finetune_steps(profile: str) -> int | None:
+    from proxiqa_lab.studies.settings import SETTINGS
+
+    settings = SETTINGS.get(profile)
+    return settings.finetune_steps if settings is not None else None
+
+
 def _fmt(value, signed: bool = True) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
@@ -122,6 +129,13 @@ def paper_comparison(profile: str = "lab") -> str:
         out.append("Kit (paper) per metric; `n/a`: the BD fit is undefined on the kit's curves (they do not "
                    "overlap in quality); `not run`: this profile does not evaluate the codec.\n\n")
         out.append(_rows_table(rows, ["codec", *PAPER_METRICS]))
+        steps = _finetune_steps(profile)
+        if steps:
+            out.append(f"In this profile the BLS models of the other objectives are fine-tuned for {steps:,} steps "
+                       "from the MSE models they are measured against, so part of each of their gains is the "
+                       "extra training (it shows in PSNR too). "
+                       + ("Fig. 11 below measures" if _load(profile, "06_training_steps") else "Notebook 06 measures")
+                       + " `proxy:vmaf` against MSE fine-tuned for as many steps.\n\n")
         per_image = pd.DataFrame(r04["datasets"]["kodak"]["bd_per_image"])
         vmaf_p = per_image[per_image["codec"] == "BLS VMAF_p"].set_index("image").get("vmaf", pd.Series(dtype=float))
         if len(vmaf_p):
