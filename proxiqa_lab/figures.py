@@ -71,15 +71,21 @@ def image_row(
     captions: Mapping[str, str] | None = None,
     width: float = 3.2,
     title: str | None = None,
+    columns: int = 6,
 ) -> Figure:
-    """Images side by side with titles, optional captions and an optional figure title (Figs. 6, 8, 10)."""
+    """Images side by side with titles, optional captions and an optional figure title (Figs. 6, 8, 10);
+    more than ``columns`` images wrap onto further rows."""
     first = next(iter(images.values()))
     aspect = first.shape[0] / first.shape[1]
-    extra = (0.9 if captions else 0.5) + (0.4 if title else 0)
-    fig = Figure(figsize=(width * len(images), width * aspect + extra), layout="constrained")
+    ncols = max(1, min(columns, len(images)))
+    nrows = -(-len(images) // ncols)
+    extra = (0.9 if captions else 0.5) + (0.4 if title else 0) / nrows
+    fig = Figure(figsize=(width * ncols, nrows * (width * aspect + extra)), layout="constrained")
     if title:
         fig.suptitle(title, fontsize=11)
-    axes = np.atleast_1d(fig.subplots(1, len(images)))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes[len(images):]:
+        ax.set_axis_off()
     for ax, (title, img) in zip(axes, images.items()):
         ax.imshow(img)
         ax.set_title(title, fontsize=9)

@@ -298,3 +298,13 @@ def test_figures_save_png_and_svg(tmp_path):
     table = pd.DataFrame({"curve": ["x", "x", "y", "y"], "step": [1, 2, 1, 2], "bd_rate_mean": [1, 2, 3, 4],
                           "bd_rate_std": [0.1] * 4})
     assert len(figures.metric_vs_steps(table, lr_drop_step=1).axes[0].lines) >= 3
+
+
+def test_image_row_wraps_many_images():
+    """Fig. 8 holds a dozen codecs: they wrap onto rows of ``columns``, and the spare panels stay blank."""
+    crops = {f"codec {i}": np.full((8, 8, 3), i * 20, dtype=np.uint8) for i in range(8)}
+    fig = figures.image_row(crops, {"codec 1": "0.3 bpp"}, columns=6)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 12 and len(shown) == 8, "two rows of six, eight of them images"
+    assert [ax.get_title() for ax in shown] == list(crops)
+    assert len(figures.image_row(dict(list(crops.items())[:2])).axes) == 2, "two images: one row of two"
