@@ -114,6 +114,7 @@ def paper_comparison(profile: str = "lab") -> str:
             out.append(_rows_table([{"run": k, **{c: v.get(c) for c in ("true", "proxy", "gap", "max_abs_gap")}}
                                     for k, v in gaps.items()], ["run", "true", "proxy", "gap", "max_abs_gap"],
                                    signed=False))
+    r06 = _load(profile, "06_training_steps")
     r04 = _load(profile, "04_rate_distortion")
     if r04:
         images = r04["datasets"]["kodak"]["images"]
@@ -134,7 +135,7 @@ def paper_comparison(profile: str = "lab") -> str:
             out.append(f"In this profile the BLS models of the other objectives are fine-tuned for {steps:,} steps "
                        "from the MSE models they are measured against, so part of each of their gains is the "
                        "extra training (it shows in PSNR too). "
-                       + ("Fig. 11 below measures" if _load(profile, "06_training_steps") else "Notebook 06 measures")
+                       + ("Fig. 11 below measures" if r06 else "Notebook 06 measures")
                        + " `proxy:vmaf` against MSE fine-tuned for as many steps.\n\n")
         per_image = pd.DataFrame(r04["datasets"]["kodak"]["bd_per_image"])
         vmaf_p = per_image[per_image["codec"] == "BLS VMAF_p"].set_index("image").get("vmaf", pd.Series(dtype=float))
@@ -155,7 +156,6 @@ def paper_comparison(profile: str = "lab") -> str:
         out.append(f"## Table IV: SSIM-driven optimisations ([05](05_limitations_ssim/), "
                    f"{len(r05['images'])} images)\n\n")
         out.append(_rows_table(rows, ["optimisation", "BD-rate", "paper", "kit", "kit − paper"]))
-    r06 = _load(profile, "06_training_steps")
     if r06:
         out.append(f"## Fig. 11: VMAF BD-rate of {r06['objective']} against training steps "
                    f"([06](06_training_steps/))\n\n")

@@ -235,7 +235,7 @@ SETTINGS: dict[str, StudySettings] = {
         keep_checkpoints_at=(1000, 2000, 3000, 4000, 5000, 5600, 7000),
         lr_drop_step=5600,
         steps_lambdas=(0.0067, 0.0250, 0.0932),  # Fig. 11 from the kept steps of these λ's fine-tunes
-        steps_kept=(600, 1500),  # those the zoo ships (proxiqa_lab.zoo.plan.ZOO_KEPT_STEPS, and model.pt)
+        steps_kept=(600, 1500),  # the checkpoints the zoo ships (proxiqa_lab.zoo.plan.ship_complete), and model.pt
         runtime_images=24,
         runtime_repeats=3,
         # As proxiqa_lab.training.pretrain.PRETRAIN_PROFILES["lab"]: held-out PLCC about 0.9 for VMAF.

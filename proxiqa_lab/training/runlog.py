@@ -69,7 +69,7 @@ class RunLog:
         """Log one step's row (a row marked ``_skip`` is not logged)."""
         if row.pop("_skip", False):
             return
-        if self.main and self._writer is not None:
+        if self._writer is not None:
             self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
             self._file.flush()
             if self._board is not None:

@@ -17,9 +17,6 @@ from typing import Any
 
 #: The notebooks whose runs the zoo holds, in the order their runs are trained.
 NOTEBOOK_ORDER = ("02", "07", "06", "03", "05", "04", "00", "08")
-#: The kept steps of the training-steps study's fine-tunes (notebook 06) that the zoo ships; their last
-#: step is their model.pt (proxiqa_lab.studies.settings: the lab's ``steps_kept``).
-ZOO_KEPT_STEPS = (600,)
 #: A pretrained proxy is not a RunSpec; the plan names it with this.
 PRETRAINED_PROXY = "pretrained-proxy"
 
@@ -204,10 +201,12 @@ def is_complete(run: PlannedRun, profile: str = "lab") -> bool:
 
 def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
     """Add the plan's complete runs of ``runs_dir`` (default ``runs/<profile>``) to the zoo, with the notebooks
-    that use them; the training-steps study's fine-tunes keep :data:`ZOO_KEPT_STEPS`. Runs the zoo has already
+    that use them; the training-steps study's fine-tunes keep the checkpoints of the profile's ``steps_kept`` (their last step is
+    their model.pt). Runs the zoo has already
     are left as they are. Returns the models added."""
     from pathlib import Path
 
+    from proxiqa_lab import studies
     from proxiqa_lab.paths import runs_root
     from proxiqa_lab.training.runs import is_complete as is_complete_run
     from proxiqa_lab.zoo.archive import ship
@@ -217,7 +216,9 @@ def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
             if ((runs_dir / r.name).is_file() if r.spec is None else is_complete_run(runs_dir / r.name))]
     sources = [runs_dir / r.name for r in plan]
     notebooks = {Path(r.name).stem if r.spec is None else r.name: r.notebooks for r in plan}
-    steps = {r.name: ZOO_KEPT_STEPS for r in plan if r.spec is not None and r.spec.finetune and "06" in r.notebooks}
+    settings = studies.settings_for(profile)
+    kept = tuple(k for k in settings.steps_kept or () if k != settings.finetune_steps)
+    steps = {r.name: kept for r in plan if r.spec is not None and r.spec.finetune and "06" in r.notebooks}
     return ship(sources, profile, notebooks=notebooks, steps=steps, zoo=zoo)
 
 
