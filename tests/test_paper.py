@@ -43,3 +43,25 @@ def test_paper_comparison_puts_kit_beside_paper(tmp_path, monkeypatch):
         "the lab's fine-tunes are flagged as trained longer than the MSE baseline"
     assert "measured against, so part" not in paper.paper_comparison("smoke"), "the smoke profile does not fine-tune"
     assert paper.write_index("lab").read_text() == text
+
+
+def test_index_shows_the_equal_steps_control(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXIQA_LAB_REPORTS", str(tmp_path))
+    summary = [{"codec": "BLS MSE", "psnr_avg_mean": 9.0, "psnr_avg_std": 1.0, "ssim_mean": 8.0, "ssim_std": 1.5,
+                "ms_ssim_mean": 7.0, "ms_ssim_std": 1.0, "vmaf_mean": 6.5, "vmaf_std": 2.0,
+                "vmaf_neg_mean": 6.0, "vmaf_neg_std": 2.0},
+               {"codec": "BLS VMAF_p", "psnr_avg_mean": 1.7, "psnr_avg_std": 2.5, "ssim_mean": None,
+                "ssim_std": None, "ms_ssim_mean": 1.7, "ms_ssim_std": 2.3, "vmaf_mean": 0.3, "vmaf_std": 2.6,
+                "vmaf_neg_mean": 1.4, "vmaf_neg_std": 2.0},
+               {"codec": "BLS MSE (equal steps)", "vmaf_mean": 0.0, "vmaf_std": 0.0}]
+    _write(tmp_path, "04_rate_distortion", {
+        "baseline": "BLS MSE", "datasets": {"kodak": {"images": ["kodim01", "kodim02"], "bd_summary": [],
+                                                      "bd_per_image": [{"codec": "BLS VMAF_p", "image": "kodim01",
+                                                                        "vmaf": 0.3}]}},
+        "equal_steps": {"kodak": {"images": ["kodim01", "kodim02"], "bd_summary": summary}}})
+    text = paper.paper_comparison("lab")
+    assert "The table below measures them against MSE fine-tuned for as many steps" in text
+    assert "against `BLS MSE (equal steps)`, mean ± std over the 2 images" in text
+    assert "| BLS VMAF_p | +1.70 ± 2.50 | n/a | +1.70 ± 2.30 | +0.30 ± 2.60 | +1.40 ± 2.00 |" in text
+    assert "| BLS MSE | +9.00 ± 1.00 |" in text, "the extra steps' own worth is shown"
+    assert "| BLS MSE (equal steps) |" not in text, "the control is the anchor, not a row"

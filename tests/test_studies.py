@@ -93,6 +93,41 @@ def test_finetune_drops_lr_at_its_own_80_percent(roots):
     assert studies.checkpoint_at(grid["run"][1], 3).is_file()
 
 
+def test_equal_steps_control_is_a_second_mse_curve(roots):
+    lab = studies.settings_for("lab")
+    assert [s.name("bls", 64) for s in lab.control_specs()] == [
+        f"bls64-mse-lmbda{v:g}-ft" for v in lab.lambdas], "the controls are the MSE fine-tunes Fig. 11 compares"
+    assert studies.settings_for("smoke").control_specs() == [], "nothing is fine-tuned: every model trains as long"
+    settings = studies.settings_for("smoke", lambdas=(0.01, 0.1), objectives=("mse", "ssim"), finetune_steps=2,
+                                    anchor_lmbda=None, bmshj_lambdas=())
+    specs = settings.specs(settings.objectives) + settings.control_specs()
+    grid = studies.train_grid(specs, "smoke", train={"steps": 1}, finetune_steps=2, progress=False)
+    with pytest.raises(ValueError, match="more than one 'mse' run"):
+        studies.learned_codec(grid, "mse")  # the models and their controls must not be mixed into one curve
+    codecs = studies.rd_learned_codecs(grid, settings)
+    assert [c.name for c in codecs] == ["BLS MSE", "BLS SSIM", studies.CONTROL]
+    models = [[Path(p).parent.name for p in c.points] for c in codecs]
+    assert models[0] == ["bls8-mse-lmbda0.01", "bls8-mse-lmbda0.1"]
+    assert models[2] == ["bls8-mse-lmbda0.01-ft", "bls8-mse-lmbda0.1-ft"]
+
+    def curve(codec, shift):  # VMAF rises with log-rate; ``shift`` moves the curve to fewer bits
+        bpp = np.array([0.1, 0.2, 0.4, 0.8])
+        return pd.DataFrame({"codec": codec, "image": "kodim01", "point": range(4), "bpp": bpp * shift,
+                             "vmaf": 20 * np.log2(bpp) + 100})
+
+    df = pd.concat([curve("BLS MSE", 1.0), curve("BLS SSIM", 0.9), curve(studies.CONTROL, 0.8),
+                    curve("jpeg", 0.5)]).assign(dataset="kodak")
+    rd = {"kodak": studies.bd_study(df, "BLS MSE", ["vmaf"])}
+    equal = studies.equal_steps_study(rd, ["vmaf"])["kodak"]
+    assert equal.baseline == studies.CONTROL and "jpeg" not in set(equal.df["codec"])
+    got = equal.summary[("vmaf", "mean")]
+    assert got["BLS MSE"] == pytest.approx(25.0) and got["BLS SSIM"] == pytest.approx(12.5)
+    assert rd["kodak"].summary.loc["BLS SSIM", ("vmaf", "mean")] == pytest.approx(-10.0), \
+        "against the shorter-trained MSE the same codec seems to gain"
+    no_control = {"kodak": studies.bd_study(df[df["codec"] != studies.CONTROL], "BLS MSE", ["vmaf"])}
+    assert studies.equal_steps_study(no_control, ["vmaf"]) == {}
+
+
 def test_finetune_schedule():
     from proxiqa_lab.training import finetune_schedule
 

@@ -34,12 +34,15 @@ from proxiqa_lab.studies.grid import (
 )
 from proxiqa_lab.studies.images import SampleImagesWarning, crop, eval_image, eval_images, roundtrip
 from proxiqa_lab.studies.rd import (
+    CONTROL,
     RDStudy,
     bd_study,
     classical_codecs,
+    equal_steps_study,
     evaluate_codecs,
     matched_crops,
     matched_point,
+    rd_learned_codecs,
     rd_records,
     rd_study,
     save_study,
@@ -61,6 +64,7 @@ from proxiqa_lab.studies.settings import SETTINGS, StepsPlan, StudySettings, set
 from proxiqa_lab.studies.steps import training_steps_study
 
 __all__ = [
+    "CONTROL",
     "OBJECTIVE_LABELS",
     "SETTINGS",
     "AlternatingTrace",
@@ -77,6 +81,7 @@ __all__ = [
     "data_status",
     "decoded_scores",
     "environment",
+    "equal_steps_study",
     "eval_image",
     "eval_images",
     "evaluate_codecs",
@@ -100,6 +105,7 @@ __all__ = [
     "pretrained_proxy",
     "pretrained_proxy_path",
     "proxy_true_gap",
+    "rd_learned_codecs",
     "rd_records",
     "rd_study",
     "record_results",
@@ -117,6 +123,7 @@ __all__ = [
     "table_iv",
     "tile_batch",
     "time_codec",
+    "to_jsonable",
     "train_chains",
     "train_grid",
     "training_logs",

@@ -335,9 +335,14 @@ def checkpoint_at(run: str | Path, step: int | None = None) -> Path:
 
 
 def learned_codec(grid: pd.DataFrame, objective: str, step: int | None = None, name: str | None = None,
-                  device: str | None = None, architecture: str | None = None):
+                  device: str | None = None, architecture: str | None = None, finetune: bool | None = None):
     """A :class:`~proxiqa_lab.codec.LearnedCodec` over the grid's runs of one objective (and architecture,
-    when the grid has more than one), one point per λ."""
+    when the grid has more than one), one point per λ.
+
+    ``finetune``: for a grid with two runs of the objective per λ (the MSE models and their
+    equal-steps controls, :meth:`~proxiqa_lab.studies.StudySettings.control_specs`), ``False`` takes
+    the runs that are not fine-tunes of a same-λ model, ``True`` those that are.
+    """
     from proxiqa_lab.codec import LearnedCodec
 
     rows = grid[grid["objective"] == objective]
@@ -346,10 +351,17 @@ def learned_codec(grid: pd.DataFrame, objective: str, step: int | None = None, n
     elif "architecture" in rows and rows["architecture"].nunique() > 1:
         raise ValueError(f"the grid has {objective!r} runs of {sorted(set(rows['architecture']))}; "
                          f"say which with architecture=")
+    if finetune is not None:
+        rows = rows[rows["finetune"].astype(bool) == finetune]
     rows = rows.sort_values("lmbda")
     if rows.empty:
-        raise ValueError(f"the grid has no {objective!r} runs{f' of {architecture}' if architecture else ''}; "
+        raise ValueError(f"the grid has no {objective!r} runs{f' of {architecture}' if architecture else ''}"
+                         f"{'' if finetune is None else f' with finetune={finetune}'}; "
                          f"it has {sorted(set(grid['objective']))}")
+    if rows["lmbda"].duplicated().any():
+        raise ValueError(f"the grid has more than one {objective!r} run at λ "
+                         f"{sorted(set(rows.loc[rows['lmbda'].duplicated(), 'lmbda']))}; "
+                         f"say which with finetune= (False: the models, True: their fine-tunes)")
     checkpoints = [checkpoint_at(r, step) for r in rows["run"]]
     label = name or rows["label"].iloc[0] + (f" @{step}" if step is not None else "")
     return LearnedCodec(checkpoints, name=label, device=device)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from proxiqa_lab.paths import reports_root
+from proxiqa_lab.studies.rd import CONTROL
 
 #: BD-rate metrics of the paper's tables, and the kit's names for them (VIF is not measured by the kit).
 PAPER_METRICS = {"PSNR": "psnr_avg", "SSIM": "ssim", "MS-SSIM": "ms_ssim", "VMAF": "vmaf"}
@@ -87,6 +88,24 @@ def table_ii_comparison(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def equal_steps_markdown(records: dict) -> str:
+    """The BD-rates against the equal-steps MSE control (notebook 04's ``equal_steps`` records of one
+    dataset) as a Markdown table of mean ± std, one row per codec."""
+    metrics = {**PAPER_METRICS, "VMAF-NEG": "vmaf_neg"}
+    rows = []
+    for r in records["bd_summary"]:
+        if r["codec"] == CONTROL:
+            continue
+        row = {"codec": r["codec"]}
+        for label, metric in metrics.items():
+            mean, std = r.get(f"{metric}_mean"), r.get(f"{metric}_std")
+            row[label] = "n/a" if mean is None or pd.isna(mean) else f"{mean:+.2f} ± {std:.2f}"
+        rows.append(row)
+    n = len(records["images"])
+    return (f"BD-rate (%) against `{CONTROL}`, mean ± std over the {n} images; the `BLS MSE` row "
+            "is what the extra steps alone are worth:\n\n" + _rows_table(rows, ["codec", *metrics]))
+
+
 def paper_comparison(profile: str = "lab") -> str:
     """The Markdown index of ``reports/<profile>/``: the main numbers beside the paper's, with links."""
     out = [f"# ProxIQA Lab: the {profile} profile against the paper\n\n",
@@ -131,12 +150,16 @@ def paper_comparison(profile: str = "lab") -> str:
                    "overlap in quality); `not run`: this profile does not evaluate the codec.\n\n")
         out.append(_rows_table(rows, ["codec", *PAPER_METRICS]))
         steps = _finetune_steps(profile)
+        control = (r04.get("equal_steps") or {}).get("kodak")
         if steps:
             out.append(f"In this profile the BLS models of the other objectives are fine-tuned for {steps:,} steps "
                        "from the MSE models they are measured against, so part of each of their gains is the "
                        "extra training (it shows in PSNR too). "
-                       + ("Fig. 11 below measures" if r06 else "Notebook 06 measures")
-                       + " `proxy:vmaf` against MSE fine-tuned for as many steps.\n\n")
+                       + ("The table below measures them" if control else
+                          ("Fig. 11 below measures" if r06 else "Notebook 06 measures") + " `proxy:vmaf`")
+                       + " against MSE fine-tuned for as many steps.\n\n")
+        if control:
+            out.append(equal_steps_markdown(control))
         per_image = pd.DataFrame(r04["datasets"]["kodak"]["bd_per_image"])
         vmaf_p = per_image[per_image["codec"] == "BLS VMAF_p"].set_index("image").get("vmaf", pd.Series(dtype=float))
         if len(vmaf_p):

@@ -196,6 +196,42 @@ def rd_study(
     return out
 
 
+#: The equal-steps MSE control of the RD study (notebook 04): the MSE models fine-tuned for as many
+#: steps as the other BLS objectives' fine-tunes that start from them.
+CONTROL = "BLS MSE (equal steps)"
+
+
+def rd_learned_codecs(grid: pd.DataFrame, settings) -> list:
+    """Notebook 04's learned codecs: the BLS curve of each of ``settings.objectives`` (MSE, the
+    baseline, first), the equal-steps MSE control (:data:`CONTROL`) when the study fine-tunes, and the
+    BMSHJ MSE and VMAF_p curves of Table II's last rows."""
+    from proxiqa_lab.studies.grid import learned_codec
+
+    codecs = [learned_codec(grid, o, architecture="bls", finetune=False if o == "mse" else None)
+              for o in settings.objectives]
+    if settings.control_specs():
+        codecs.append(learned_codec(grid, "mse", architecture="bls", finetune=True, name=CONTROL))
+    if settings.bmshj_lambdas:
+        codecs += [learned_codec(grid, o, architecture="bmshj") for o in ("mse", "proxy:vmaf")]
+    return codecs
+
+
+def equal_steps_study(rd: Mapping[str, RDStudy], metrics: Sequence[str], method: str = DEFAULT_METHOD,
+                      control: str = CONTROL) -> dict[str, RDStudy]:
+    """BD-rates of the BLS codecs against the equal-steps MSE control, per dataset: what each objective
+    gains over MSE trained as long, so that the gain is the objective's and not the extra steps'
+    (the MSE baseline's own row is what those steps give). Datasets whose study lacks ``control``
+    (a profile that does not fine-tune) are left out, so the result may be empty."""
+    out = {}
+    for name, study in rd.items():
+        codecs = list(dict.fromkeys(study.df["codec"]))
+        if control not in codecs:
+            continue
+        bls = [c for c in codecs if c.startswith("BLS ")]
+        out[name] = bd_study(study.df[study.df["codec"].isin(bls)], control, metrics, method=method)
+    return out
+
+
 def table_i(study: RDStudy) -> pd.DataFrame:
     """Table I layout: one row per image, columns (codec, metric) of BD-rates (%), baseline left out."""
     wide = study.bd.unstack(level="codec")

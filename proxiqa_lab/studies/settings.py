@@ -142,11 +142,24 @@ class StudySettings:
         return mse_bases(lambdas, self.anchor_lmbda) + [self.diagnosed(s) for s in
                                                          grid_specs(others, lambdas, finetune=True)]
 
-    def bmshj_specs(self, objectives=("mse", "proxy:vmaf")) -> list:
-        """The BMSHJ runs of Table II (:attr:`bmshj_lambdas`), trained as the BLS grid is, MSE first."""
+    def control_specs(self, lambdas=None) -> list:
+        """The equal-steps MSE controls: at each λ, the MSE model fine-tuned for as many steps as the
+        objectives' fine-tunes that start from it, so that an objective's gain is told from the extra
+        training's. Empty when nothing is fine-tuned (every model then trains equally long)."""
+        from proxiqa_lab.studies.grid import RunSpec
+
+        if self.finetune_steps is None:
+            return []
+        lambdas = tuple(float(v) for v in (self.lambdas if lambdas is None else lambdas))
+        return [RunSpec("mse", v, finetune=True) for v in lambdas]
+
+    def bmshj_specs(self, objectives=("mse", "proxy:vmaf"), controls: bool = False) -> list:
+        """The BMSHJ runs of Table II (:attr:`bmshj_lambdas`), trained as the BLS grid is, MSE first;
+        with ``controls``, their equal-steps MSE controls (:meth:`control_specs`) last."""
         overrides = tuple(sorted({"architecture": "bmshj", **self.bmshj}.items()))
+        specs = self.specs(objectives, self.bmshj_lambdas) + (self.control_specs(self.bmshj_lambdas) if controls else [])
         return [dataclasses.replace(s, overrides=tuple(sorted((*s.overrides, *overrides))))
-                for s in self.specs(objectives, self.bmshj_lambdas)] if self.bmshj_lambdas else []
+                for s in specs] if self.bmshj_lambdas else []
 
     def diagnosed(self, spec):
         """``spec`` with ``diagnose_every`` added when its proxy's metric has an exact gradient."""

@@ -62,7 +62,7 @@ def notebook_specs(settings, proxy_path: str) -> dict[str, list]:
         "03": lab.specs(lab.objectives),
         "06": lab.steps_plan("proxy:vmaf").specs,
         "05": lab.specs(["mse", "ssim", "proxy:ssim", "ssim+ld"]),
-        "04": lab.specs(lab.objectives) + lab.bmshj_specs(),
+        "04": lab.specs(lab.objectives) + lab.control_specs() + lab.bmshj_specs(),
         "08": lab.specs(["mse", "proxy:vmaf"]),
     }
 
