@@ -15,7 +15,8 @@ from proxiqa_lab.errors import CheckpointError, ZooError
 from proxiqa_lab.models import load_checkpoint
 from proxiqa_lab.studies import RunSpec
 from proxiqa_lab.zoo import export_runs, import_archive, load_registry, ship, verify
-from proxiqa_lab.zoo.compact import write_compact
+from proxiqa_lab.zoo import compact
+from proxiqa_lab.zoo.compact import fits_float16, write_compact
 from proxiqa_lab.zoo.registry import REGISTRY_JSON, ZOO_ROOT, rd_cache_files
 
 TRAIN = {"steps": 2, "keep_checkpoints_at": [1, 2]}
@@ -49,14 +50,42 @@ def test_compact_checkpoint_is_small_and_codes_as_its_weights_say(smoke_runs, tm
     assert small_extra["step"] == extra["step"] == 2 and "training" not in small_extra
     for (name, a), b in zip(full.state_dict().items(), small.state_dict().values()):
         assert b.dtype == a.dtype, name
-        if a.is_floating_point():
+        if a.is_floating_point() and fits_float16(a):
             assert torch.equal(b, a.half().float()), f"{name} is the float16 value of the weight"
         else:
-            assert torch.equal(a, b), f"{name} (an entropy-coder table) is kept as it is"
+            assert torch.equal(a, b), f"{name} (an entropy-coder table, a constant) is kept as it is"
     img = photo[:64, :64]
     codec = LearnedCodec([compact])
     data = codec.encode(img, codec.points[0])
     assert codec.decode(data, codec.points[0]).shape == img.shape
+
+
+def test_compact_keeps_the_constants_float16_cannot_hold(tmp_path, monkeypatch):
+    from proxiqa_lab.models import build_model, save_checkpoint
+
+    model = build_model("bmshj", N=8, M=8)
+    path = save_checkpoint(tmp_path / "model.pt", model)
+    bound, pedestal = "gaussian_conditional.likelihood_lower_bound.bound", "g_a.1.beta_reparam.pedestal"
+    assert model.state_dict()[bound].half() == 0 and model.state_dict()[pedestal].half() == 0, \
+        "float16 flushes the likelihood bound 1e-9 and GDN's pedestal 2^-36 to zero"
+    loaded, _ = load_checkpoint(write_compact(path, tmp_path / "compact.pt"), device="cpu")
+    for name in (bound, pedestal, "entropy_bottleneck.likelihood_lower_bound.bound"):
+        assert torch.equal(loaded.state_dict()[name], model.state_dict()[name]), name
+    # A format-1 file stored them in float16, as zeros: reading it restores them, and only them.
+    with monkeypatch.context() as m:
+        m.setattr(compact, "fits_float16", lambda t: True)
+        m.setattr(compact, "FORMAT", compact.FORMAT_1)
+        old = write_compact(path, tmp_path / "format1.pt")
+    stored = torch.load(io.BytesIO(__import__("lzma").decompress(old.read_bytes())), weights_only=True)
+    assert stored["format"] == compact.FORMAT_1 and bound in stored["float16"]
+    restored, _ = load_checkpoint(old, device="cpu")
+    for name, value in model.state_dict().items():
+        want = value if not value.is_floating_point() or not fits_float16(value) else value.half().float()
+        assert torch.equal(restored.state_dict()[name], want), name
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert all(float(p.min()) >= 1e-9 * (1 - 1e-6) for p in restored(x)["likelihoods"].values()), \
+            "the rate estimate is bounded again: a fine-tune from the file cannot see an infinite rate"
 
 
 def test_damaged_compact_checkpoint_is_refused(smoke_runs, tmp_path):

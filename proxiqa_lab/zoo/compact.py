@@ -7,6 +7,12 @@ stores it byte-shuffled and xz-compressed: the float16 weights' high bytes (sign
 exponent) are put together, where xz finds them alike, as HDF5's shuffle filter does. It loads
 with :func:`~proxiqa_lab.models.load_checkpoint` like any checkpoint; its float16 weights come
 back as float32, unchanged in value, so a compact model codes exactly as its file says.
+
+A tensor that float16 cannot hold (a value it would flush to zero or overflow) stays float32:
+the models' constants are such values, e.g. the entropy models' likelihood bound 1e-9 and GDN's
+pedestal 2^-36. Format 1 stored them in float16, as zeros; without the bound, a model fine-tuned
+from such a file can estimate an infinite rate and stop (a BMSHJ model did at its third step).
+Reading a format-1 file restores them from the model as built, since training never changes them.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ import torch
 
 from proxiqa_lab.fileio import atomic_open
 
-__all__ = ["CompactError", "MAGIC", "compact_checkpoint", "is_compact", "read_compact", "write_compact"]
+__all__ = ["CompactError", "FORMAT", "MAGIC", "compact_checkpoint", "fits_float16", "is_compact", "read_compact",
+           "restore_constants", "write_compact"]
 
 #: The first bytes of an xz stream: how a compact checkpoint is told from a ``torch.save`` file.
 MAGIC = b"\xfd7zXZ\x00"
 #: The format, stored in every compact checkpoint.
-FORMAT = "proxiqa-lab compact checkpoint 1"
+FORMAT = "proxiqa-lab compact checkpoint 2"
+#: The first format: every floating-point tensor in float16, the models' constants included.
+FORMAT_1 = "proxiqa-lab compact checkpoint 1"
 
 
 def _has_tensors(value) -> bool:
@@ -60,13 +69,37 @@ def _unshuffle(packed: torch.Tensor, shape) -> torch.Tensor:
     return torch.from_numpy(raw).float()
 
 
+def fits_float16(t: torch.Tensor) -> bool:
+    """Whether float16 holds every value of ``t`` to its precision: none flushed to zero, none overflowed."""
+    half = t.detach().to(torch.float16)
+    return bool(torch.isfinite(half).all() or not torch.isfinite(t).all()) and not bool(((half == 0) & (t != 0)).any())
+
+
+def restore_constants(checkpoint: dict) -> dict:
+    """A format-1 checkpoint with the model's constant buffers that float16 flushed to zero (likelihood
+    bounds, GDN pedestals) set back to their values in the model as built; weights are left alone."""
+    from proxiqa_lab.models import build_model
+
+    try:
+        model = build_model(checkpoint["architecture"], **checkpoint["config"])
+    except (KeyError, TypeError, ValueError):
+        return checkpoint  # not a model the kit builds: load_checkpoint says so
+    state = dict(checkpoint["state_dict"])
+    for name, built in model.named_buffers():
+        stored = state.get(name)
+        if (built.is_floating_point() and isinstance(stored, torch.Tensor) and stored.shape == built.shape
+                and bool(((stored == 0) & (built != 0)).any())):
+            state[name] = built.detach().clone()
+    return {**checkpoint, "state_dict": state}
+
+
 def compact_checkpoint(checkpoint: dict) -> dict:
     """The compact form of a checkpoint dict (see the module docstring)."""
     from proxiqa_lab.models.checkpoint import RESERVED_KEYS
 
     packed, shapes, plain = {}, {}, {}
     for name, value in checkpoint["state_dict"].items():
-        if value.is_floating_point():
+        if value.is_floating_point() and fits_float16(value):
             packed[name] = _shuffle(value.to(torch.float16))
             shapes[name] = list(value.shape)
         else:
@@ -100,11 +133,11 @@ def read_compact(path: str | os.PathLike) -> dict:
     except lzma.LZMAError as err:
         raise CompactError(f"its compressed data is damaged or cut short, an interrupted copy? ({err})") from None
     stored = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
+    if not isinstance(stored, dict) or stored.get("format") not in (FORMAT, FORMAT_1):
         raise CompactError("it is xz-compressed but not a compact checkpoint of the kit")
     state = dict(stored["state_dict"])
     for name, packed in stored["float16"].items():
         state[name] = _unshuffle(packed, stored["shapes"][name])
     checkpoint = {k: v for k, v in stored.items() if k not in ("format", "float16", "shapes")}
     checkpoint["state_dict"] = state
-    return checkpoint
+    return restore_constants(checkpoint) if stored["format"] == FORMAT_1 else checkpoint
