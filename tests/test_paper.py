@@ -65,3 +65,19 @@ def test_index_shows_the_equal_steps_control(tmp_path, monkeypatch):
     assert "| BLS VMAF_p | +1.70 ± 2.50 | n/a | +1.70 ± 2.30 | +0.30 ± 2.60 | +1.40 ± 2.00 |" in text
     assert "| BLS MSE | +9.00 ± 1.00 |" in text, "the extra steps' own worth is shown"
     assert "| BLS MSE (equal steps) |" not in text, "the control is the anchor, not a row"
+
+
+def test_index_points_to_the_bmshj_control(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXIQA_LAB_REPORTS", str(tmp_path))
+    _write(tmp_path, "04_rate_distortion", {"baseline": "BLS MSE", "datasets": {"kodak": {
+        "images": ["kodim01"], "bd_summary": [{"codec": "BMSHJ VMAF_p", "vmaf_mean": -28.0}],
+        "bd_per_image": [{"codec": "BMSHJ VMAF_p", "image": "kodim01", "vmaf": -28.0}]}}})
+    assert "the zoo ships no BMSHJ control" in paper.paper_comparison("lab").replace("The zoo", "the zoo")
+    assert "VMAF BD-rate, " not in paper.paper_comparison("lab"), "no number without the benchmark's result"
+    science = tmp_path / "lab_science"
+    science.mkdir()
+    (science / "bmshj_equal_steps.json").write_text(json.dumps({"bd": {"BMSHJ MSE (equal steps)": [
+        {"codec": "BMSHJ VMAF_p", "vmaf_mean": 11.62, "vmaf_std": 4.51, "psnr_avg_mean": 9.99, "psnr_avg_std": 2.88}]}}))
+    assert "(../lab_science/bmshj_equal_steps.md)): +11.62 ± 4.51 % VMAF BD-rate, +9.99 ± 2.88 % PSNR_avg" in \
+        paper.paper_comparison("lab")
+    assert "BMSHJ control" not in paper.paper_comparison("smoke"), "the smoke profile does not fine-tune"
