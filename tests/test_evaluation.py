@@ -189,6 +189,18 @@ def test_plot_rd_saves_png_and_svg(jpeg_table, tmp_path):
         plot_rd(df, "ssim", None)
 
 
+def test_plot_rd_of_many_codecs_gives_each_its_colour_and_keeps_the_legend_off_the_curves(jpeg_table):
+    from matplotlib.colors import to_hex
+
+    names = [f"codec {i}" for i in range(12)]  # notebook 04 in the lab profile draws 12
+    df = pd.concat([jpeg_table.assign(codec=n, bpp=jpeg_table["bpp"] * (1 + 0.05 * i)) for i, n in enumerate(names)])
+    ax = plot_rd(df, "vmaf", None).axes[0]
+    assert len({to_hex(line.get_color()) for line in ax.lines}) == 12, "no two curves share a colour"
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1, "the legend is beside the axes"
+    few = plot_rd(df[df["codec"].isin(names[:3])], "vmaf", None)
+    assert few.get_figwidth() < plot_rd(df, "vmaf", None).get_figwidth(), "a few curves keep the compact figure"
+
+
 def test_plot_rd_from_rd_files(jpeg_table, tmp_path):
     _, path = save_rd(jpeg_table, tmp_path, "jpeg")
     fig = plot_rd([path, {"name": "other", "results": rd_results(jpeg_table)}], "psnr_avg", None)

@@ -94,10 +94,12 @@ def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None =
     curves = _curves(curves_or_df, metric, image)
     if not curves:
         raise ValueError("no curves to plot")
+    many = len(curves) > 6  # the legend goes beside the axes, where it hides no curve
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=figsize, layout="constrained")
+        fig = Figure(figsize=(figsize[0] + 2.2 * many, figsize[1]), layout="constrained")
         ax = fig.add_subplot()
-        palette = sns.color_palette("colorblind", len(curves))
+        # "colorblind" has 10 colours; past that, tab20's 20, so that no two curves share one
+        palette = sns.color_palette("colorblind" if len(curves) <= 10 else "tab20", len(curves))
         markers = "osD^vP*Xph"
         for i, (name, (bpp, values)) in enumerate(curves.items()):
             # sizes shrink and faces empty along the list, so a curve drawn over another leaves it visible
@@ -112,7 +114,10 @@ def plot_rd(curves_or_df, metric: str, out_path_stem: str | os.PathLike | None =
         ax.set_ylabel(axis_label(metric))
         where = image or (f"{dataset} (mean over the images)" if dataset else "mean over the images")
         ax.set_title(title or f"{_label(metric)} against rate, {where}")
-        ax.legend(frameon=True, fontsize="small", loc="best")
+        if many:
+            ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend(frameon=True, fontsize="small", loc="best")
     if out_path_stem is not None:
         stem = Path(out_path_stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
