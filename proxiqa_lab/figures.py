@@ -71,14 +71,15 @@ def image_row(
     captions: Mapping[str, str] | None = None,
     width: float = 3.2,
     title: str | None = None,
-    columns: int = 6,
+    columns: int = 7,
 ) -> Figure:
     """Images side by side with titles, optional captions and an optional figure title (Figs. 6, 8, 10);
-    more than ``columns`` images wrap onto further rows."""
+    more than ``columns`` images wrap onto rows of nearly equal length (13 in rows of 7 and 6, not 7, 6, 1
+    or 6, 6, 1)."""
     first = next(iter(images.values()))
     aspect = first.shape[0] / first.shape[1]
-    ncols = max(1, min(columns, len(images)))
-    nrows = -(-len(images) // ncols)
+    nrows = -(-len(images) // max(1, columns))
+    ncols = max(1, -(-len(images) // nrows))
     extra = (0.9 if captions else 0.5) + (0.4 if title else 0) / nrows
     fig = Figure(figsize=(width * ncols, nrows * (width * aspect + extra)), layout="constrained")
     if title:

@@ -336,10 +336,15 @@ def test_figures_save_png_and_svg(tmp_path):
 
 
 def test_image_row_wraps_many_images():
-    """Fig. 8 holds a dozen codecs: they wrap onto rows of ``columns``, and the spare panels stay blank."""
-    crops = {f"codec {i}": np.full((8, 8, 3), i * 20, dtype=np.uint8) for i in range(8)}
-    fig = figures.image_row(crops, {"codec 1": "0.3 bpp"}, columns=6)
+    """Fig. 8 holds a dozen codecs: they wrap onto rows of at most ``columns``, as even as they go, and the
+    spare panels stay blank."""
+    crops = {f"codec {i}": np.full((8, 8, 3), i * 20, dtype=np.uint8) for i in range(13)}
+    fig = figures.image_row(crops, {"codec 1": "0.3 bpp"})
     shown = [ax for ax in fig.axes if ax.images]
-    assert len(fig.axes) == 12 and len(shown) == 8, "two rows of six, eight of them images"
+    assert len(fig.axes) == 14 and len(shown) == 13, "the source and 12 codecs: rows of 7 and 6, not an orphan"
     assert [ax.get_title() for ax in shown] == list(crops)
+    eight = dict(list(crops.items())[:8])
+    assert len(figures.image_row(eight, columns=6).axes) == 8, "eight in rows of at most six: two rows of four"
+    assert len(figures.image_row(eight, columns=8).axes) == 8 and figures.image_row(eight, columns=8).get_figwidth() \
+        > figures.image_row(eight, columns=6).get_figwidth(), "eight fit one row of eight"
     assert len(figures.image_row(dict(list(crops.items())[:2])).axes) == 2, "two images: one row of two"
