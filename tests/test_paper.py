@@ -81,3 +81,15 @@ def test_index_points_to_the_bmshj_control(tmp_path, monkeypatch):
     assert "(../lab_science/bmshj_equal_steps.md)): +11.62 ± 4.51 % VMAF BD-rate, +9.99 ± 2.88 % PSNR_avg" in \
         paper.paper_comparison("lab")
     assert "BMSHJ control" not in paper.paper_comparison("smoke"), "the smoke profile does not fine-tune"
+
+
+def test_index_says_how_the_report_was_made(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXIQA_LAB_REPORTS", str(tmp_path))
+    assert "How this report was made" not in paper.paper_comparison("lab"), "nothing has run yet"
+    (tmp_path / "lab" / "executed").mkdir(parents=True)
+    (tmp_path / "lab" / "executed" / "suite.json").write_text(json.dumps({"profile": "lab", "total_s": 95.4,
+        "notebooks": [{"name": "00_quickstart", "status": "ok", "wall_s": 12.09}]}))
+    text = paper.paper_comparison("lab")
+    assert "`make lab-report`, on the models shipped with the kit" in text and "95 s in all" in text
+    assert "| [00_quickstart](00_quickstart/) | [notebooks/00_quickstart.ipynb](../../notebooks/00_quickstart.ipynb) " \
+           "| ok | 12.1 |" in text

@@ -122,6 +122,26 @@ def _bmshj_control_note() -> str:
     return text + ".\n\n"
 
 
+#: The command that writes each profile's report (``make`` targets; see the README).
+REPORT_COMMANDS = {"course": "make report", "lab": "make lab-report", "smoke": "make report PROFILE=smoke"}
+
+
+def how_made(profile: str) -> str:
+    """The index's last section: the command, and each notebook's status and wall time, from the runner's
+    ``executed/suite.json``; empty when the notebooks have not run."""
+    path = reports_root() / profile / "executed" / "suite.json"
+    if not path.is_file():
+        return ""
+    suite = json.loads(path.read_text(encoding="utf-8"))
+    rows = [{"notebook": f"[{r['name']}]({r['name']}/)", "source": f"[notebooks/{r['name']}.ipynb]"
+             f"(../../notebooks/{r['name']}.ipynb)", "status": r["status"], "wall time (s)": f"{r['wall_s']:.1f}"}
+            for r in suite["notebooks"]]
+    command = REPORT_COMMANDS.get(profile, f"proxiqa-lab run-notebooks --profile {profile}")
+    return (f"## How this report was made\n\n`{command}`, on the models shipped with the kit; each folder holds "
+            f"its notebook's figures (PNG), tables and `results.json`. Wall time of each notebook, "
+            f"{suite['total_s']:.0f} s in all:\n\n" + _rows_table(rows, list(rows[0]) if rows else ["notebook"]))
+
+
 def paper_comparison(profile: str = "lab") -> str:
     """The Markdown index of ``reports/<profile>/``: the main numbers beside the paper's, with links."""
     out = [f"# ProxIQA Lab: the {profile} profile against the paper\n\n",
@@ -203,6 +223,7 @@ def paper_comparison(profile: str = "lab") -> str:
         out.append("The paper: VMAF_p gains with longer training and after the learning-rate drop, against a "
                    "fixed MSE model and against MSE trained as long (its figure gives no table).\n\n")
         out.append(_rows_table(r06["table"], ["curve", "step", "bd_rate_mean", "bd_rate_std", "n_images"]))
+    out.append(how_made(profile))
     return "".join(out)
 
 
