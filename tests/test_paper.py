@@ -36,6 +36,8 @@ def test_paper_comparison_puts_kit_beside_paper(tmp_path, monkeypatch):
     assert "| BLS VMAF_p | +1.00 (+5.23) | n/a (-6.53) | +0.50 (-7.78) | -3.35 (-23.35) |" in text
     assert "| hevc444 | not run (-26.35) |" in text, "a codec the profile does not evaluate says so"
     assert "| BLS VMAF_direct | +3.70 (–) |" in text, "the kit's own rows are listed, without a paper value"
+    assert "| BLS VMAF_p | -23.35 | -3.35 | +20.00 |" in text, "VMAF: paper, kit and the difference"
+    assert "| hevc444 | -28.23 | not run |  |" in text
     assert "| kodim01 | -25.30 | -5.30 | +20.00 |" in text
     assert "| SSIM (14) | SSIM | -29.41 | -9.41 | +20.00 |" in text
     assert "Fig. 11" not in text, "a notebook that has not run is left out"
@@ -73,7 +75,7 @@ def test_index_points_to_the_bmshj_control(tmp_path, monkeypatch):
         "images": ["kodim01"], "bd_summary": [{"codec": "BMSHJ VMAF_p", "vmaf_mean": -28.0}],
         "bd_per_image": [{"codec": "BMSHJ VMAF_p", "image": "kodim01", "vmaf": -28.0}]}}})
     assert "the zoo ships no BMSHJ control" in paper.paper_comparison("lab").replace("The zoo", "the zoo")
-    assert "VMAF BD-rate, " not in paper.paper_comparison("lab"), "no number without the benchmark's result"
+    assert "% VMAF BD-rate, " not in paper.paper_comparison("lab"), "no number without the benchmark's result"
     science = tmp_path / "lab_science"
     science.mkdir()
     (science / "bmshj_equal_steps.json").write_text(json.dumps({"bd": {"BMSHJ MSE (equal steps)": [

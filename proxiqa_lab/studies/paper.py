@@ -185,6 +185,10 @@ def paper_comparison(profile: str = "lab") -> str:
         out.append("Kit (paper) per metric; `n/a`: the BD fit is undefined on the kit's curves (they do not "
                    "overlap in quality); `not run`: this profile does not evaluate the codec.\n\n")
         out.append(_rows_table(rows, ["codec", *PAPER_METRICS]))
+        vmaf = comparison[(comparison["metric"] == "VMAF") & comparison["paper"].notna()]
+        out.append("VMAF BD-rate, the paper's headline metric, with the difference:\n\n")
+        out.append(_rows_table(vmaf[["codec", "paper", "kit", "kit − paper"]].to_dict(orient="records"),
+                               ["codec", "paper", "kit", "kit − paper"]))
         steps = _finetune_steps(profile)
         control = (r04.get("equal_steps") or {}).get("kodak")
         if steps:
