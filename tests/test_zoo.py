@@ -112,6 +112,9 @@ def test_shipped_runs_are_registered_used_by_train_grid_and_refused_when_altered
     assert added[0].alpha is None and added[0].notebooks == ("00",)
     assert verify() == [] and len(load_registry()) == 2
     assert ship([tmp_path / "runs/smoke/bls8-mse-lmbda0.0932"], "smoke") == [], "a shipped run is not shipped twice"
+    assert ship([], "smoke", notebooks={"bls8-mse-lmbda0.0932": ["00", "04"]}) == []
+    assert [m.notebooks for m in load_registry()] == [("00", "04"), ()], "a notebook that starts using a run is listed"
+    assert verify() == [], "its files are as they were"
 
     monkeypatch.setenv("PROXIQA_LAB_RUNS", str(tmp_path / "fresh_runs"))  # a clone with an empty runs/
     grid = studies.train_grid(specs, "smoke", train=TRAIN, finetune_steps=2, progress=False)

@@ -9,6 +9,7 @@ there, which it never replaces. :func:`ship` writes runs into the zoo and its re
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -279,7 +280,8 @@ def ship(sources, profile: str = "lab", notebooks: dict | None = None, steps: di
          zoo: str | os.PathLike | None = None) -> list[ZooModel]:
     """Add runs to the zoo: pack each into ``<zoo>/<profile>/<name>/`` and list it in ``registry.json``.
 
-    A run the zoo already has is left as it is (remove its folder and entry to ship it again).
+    A run the zoo already has is left as it is (remove its folder and entry to ship it again), but for
+    the notebooks its entry lists, which ``notebooks`` brings up to date for every run it names.
 
     Args:
         sources: run folders (and pretrained proxies' ``.pt`` files).
@@ -295,7 +297,8 @@ def ship(sources, profile: str = "lab", notebooks: dict | None = None, steps: di
 
     root = Path(zoo) if zoo is not None else zoo_root()
     registry = root / "registry.json"
-    models = load_registry(registry)
+    models = [dataclasses.replace(m, notebooks=tuple(notebooks[m.name]))
+              if notebooks and m.profile == profile and m.name in notebooks else m for m in load_registry(registry)]
     have = {(m.profile, m.name) for m in models}
     added = []
     for source in map(Path, sources):

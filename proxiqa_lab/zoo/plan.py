@@ -212,10 +212,12 @@ def ship_complete(profile: str = "lab", runs_dir=None, zoo=None) -> list:
     from proxiqa_lab.zoo.archive import ship
 
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_root() / profile
-    plan = [r for r in notebook_runs(profile)
+    everything = notebook_runs(profile)
+    plan = [r for r in everything
             if ((runs_dir / r.name).is_file() if r.spec is None else is_complete_run(runs_dir / r.name))]
     sources = [runs_dir / r.name for r in plan]
-    notebooks = {Path(r.name).stem if r.spec is None else r.name: r.notebooks for r in plan}
+    # every planned run's notebooks, so that the entries of runs shipped earlier follow the notebooks too
+    notebooks = {Path(r.name).stem if r.spec is None else r.name: r.notebooks for r in everything}
     settings = studies.settings_for(profile)
     kept = tuple(k for k in settings.steps_kept or () if k != settings.finetune_steps)
     steps = {r.name: kept for r in plan if r.spec is not None and r.spec.finetune and "06" in r.notebooks}
