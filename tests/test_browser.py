@@ -1,8 +1,8 @@
 """JupyterLab as students use it, in a real browser: Debian's Chromium driven by Playwright.
 
 The test starts JupyterLab on 127.0.0.1 with a token, on copies of notebooks 00, 02 and 07 (so
-JupyterLab's autosave never touches ``notebooks/``), runs every cell of each in the smoke
-profile, and checks that:
+JupyterLab's autosave never touches ``notebooks/``), runs every cell of each as it opens (the
+course profile: the shipped lab models), and checks that:
 
 * no cell ends in an error;
 * 07's α and λ sliders are live widgets, not their text repr;

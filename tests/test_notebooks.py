@@ -52,7 +52,7 @@ def test_committed_notebook_is_clean_and_has_the_standard_form(name):
         assert part in head.source, f"{name}: the first cell lacks {part!r}"
     code = [c for c in nb.cells if c.cell_type == "code"]
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])][0]
-    assert params.source.startswith('PROFILE: str = "smoke"')
+    assert params.source.startswith('PROFILE: str = "course"'), "a notebook opens on the shipped lab models"
     assert all("#" in line for line in params.source.splitlines()), "every parameter has a comment"
     assert code.index(params) == 1, "imports, then the parameters cell"
     for cell in code:
