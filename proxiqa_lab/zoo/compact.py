@@ -72,7 +72,9 @@ def _unshuffle(packed: torch.Tensor, shape) -> torch.Tensor:
 def fits_float16(t: torch.Tensor) -> bool:
     """Whether float16 holds every value of ``t`` to its precision: none flushed to zero, none overflowed."""
     half = t.detach().to(torch.float16)
-    return bool(torch.isfinite(half).all() or not torch.isfinite(t).all()) and not bool(((half == 0) & (t != 0)).any())
+    overflowed = torch.isinf(half) & torch.isfinite(t)
+    flushed = (half == 0) & (t != 0)
+    return not bool((overflowed | flushed).any())
 
 
 def restore_constants(checkpoint: dict) -> dict:
