@@ -93,7 +93,7 @@ def test_index_says_how_the_report_was_made(tmp_path, monkeypatch):
         "notebooks": [{"name": "00_quickstart", "status": "ok", "wall_s": 12.09},
                       {"name": "04_rate_distortion", "status": "ok", "wall_s": 83.3}]}))
     text = paper.paper_comparison("lab")
-    assert "`make lab-report`, on the models shipped with the kit" in text
+    assert "`make lab-report`, on exactly the models shipped with the kit; each folder" in text
     assert "95 s in all" in text, "the notebooks' own times, also those kept from an earlier run of the suite"
     assert "| [00_quickstart](00_quickstart/) | [notebooks/00_quickstart.ipynb](../../notebooks/00_quickstart.ipynb) " \
            "| ok | 12.1 |" in text

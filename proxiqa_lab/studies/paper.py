@@ -122,8 +122,10 @@ def _bmshj_control_note() -> str:
     return text + ".\n\n"
 
 
-#: The command that writes each profile's report (``make`` targets; see the README).
-REPORT_COMMANDS = {"course": "make report", "lab": "make lab-report", "smoke": "make report PROFILE=smoke"}
+#: The command that writes each profile's report (``make`` targets; see the README), and what it runs.
+REPORT_COMMANDS = {"course": "`make report`, on the lab models of `runs/lab/`, else the shipped ones",
+                   "lab": "`make lab-report`, on exactly the models shipped with the kit",
+                   "smoke": "`make report PROFILE=smoke`, on tiny models it trains for seconds"}
 
 
 def how_made(profile: str) -> str:
@@ -136,9 +138,9 @@ def how_made(profile: str) -> str:
     rows = [{"notebook": f"[{r['name']}]({r['name']}/)", "source": f"[notebooks/{r['name']}.ipynb]"
              f"(../../notebooks/{r['name']}.ipynb)", "status": r["status"], "wall time (s)": f"{r['wall_s']:.1f}"}
             for r in suite["notebooks"]]
-    command = REPORT_COMMANDS.get(profile, f"proxiqa-lab run-notebooks --profile {profile}")
+    command = REPORT_COMMANDS.get(profile, f"`proxiqa-lab run-notebooks --profile {profile}`")
     total = sum(r["wall_s"] for r in suite["notebooks"])  # a rerun of some notebooks keeps the others' times
-    return (f"## How this report was made\n\n`{command}`, on the models shipped with the kit; each folder holds "
+    return (f"## How this report was made\n\n{command}; each folder holds "
             f"its notebook's figures (PNG), tables and `results.json`. Wall time of each notebook, "
             f"{total:.0f} s in all:\n\n" + _rows_table(rows, list(rows[0]) if rows else ["notebook"]))
 
