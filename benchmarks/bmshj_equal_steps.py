@@ -26,10 +26,11 @@ import pandas as pd
 from proxiqa_lab.evaluation import bd_summary, bd_table, evaluate
 from proxiqa_lab.studies import eval_images, settings_for, summary_records, to_jsonable
 from proxiqa_lab.studies.grid import learned_codec, train_chains
+from proxiqa_lab.studies.rd import BMSHJ_CONTROL
 from proxiqa_lab.training import load_run
 
 METRICS = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg")
-CONTROL = "BMSHJ MSE (equal steps)"
+CONTROL = BMSHJ_CONTROL
 
 
 def markdown(rows: list[dict], anchor: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from proxiqa_lab.paths import reports_root
-from proxiqa_lab.studies.rd import CONTROL
+from proxiqa_lab.studies.rd import BMSHJ_CONTROL, CONTROL
 
 #: BD-rate metrics of the paper's tables, and the kit's names for them (VIF is not measured by the kit).
 PAPER_METRICS = {"PSNR": "psnr_avg", "SSIM": "ssim", "MS-SSIM": "ms_ssim", "VMAF": "vmaf"}
@@ -112,7 +112,7 @@ def _bmshj_control_note() -> str:
             "control (three more BMSHJ models would not fit its 50 MB); `benchmarks/bmshj_equal_steps.py` trains "
             "them and measures VMAF_p against them ([bmshj_equal_steps.md](../lab_science/bmshj_equal_steps.md))")
     path = reports_root() / "lab_science" / "bmshj_equal_steps.json"
-    rows = json.loads(path.read_text(encoding="utf-8")).get("bd", {}).get("BMSHJ MSE (equal steps)", []) \
+    rows = json.loads(path.read_text(encoding="utf-8")).get("bd", {}).get(BMSHJ_CONTROL, []) \
         if path.is_file() else []
     found = [r for r in rows if r.get("codec") == "BMSHJ VMAF_p" and r.get("vmaf_mean") is not None]
     if found:

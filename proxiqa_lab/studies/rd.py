@@ -199,6 +199,8 @@ def rd_study(
 #: The equal-steps MSE control of the RD study (notebook 04): the MSE models fine-tuned for as many
 #: steps as the other BLS objectives' fine-tunes that start from them.
 CONTROL = "BLS MSE (equal steps)"
+#: Its BMSHJ counterpart, which the zoo does not ship (``benchmarks/bmshj_equal_steps.py`` trains it).
+BMSHJ_CONTROL = "BMSHJ MSE (equal steps)"
 
 
 def rd_learned_codecs(grid: pd.DataFrame, settings) -> list:
