@@ -12,12 +12,20 @@ The header lets the decoder refuse, with a clear :class:`~proxiqa_lab.errors.Bit
 a stream that is truncated, corrupt, or was written by another model (another architecture,
 config, or checkpoint: the weights CRC covers the parameters and the entropy tables). All
 lengths, and the declared image size (at most :data:`MAX_SIDE` a side and :data:`MAX_PIXELS`),
-are checked before the entropy decoder runs. A stream can still be edited consistently, CRC
-included, so the entropy decoder also never trusts its input: CompressAI's rANS decoder reads
-without bounds checks, so each string is decoded from a zero-padded copy (room for the most a
-decoder can read from that many symbols), and the decoded latent must re-encode to exactly
-the string it came from; a payload too short for its latent fails that check instead of
-decoding garbage. Rates in bpp count every byte of the stream, header included (about 30 bytes).
+are checked before the entropy decoder runs.
+
+The CRC catches accidental damage; it authenticates nothing, since anyone who edits a stream can
+recompute it. So the entropy decoder never trusts its input either. CompressAI's rANS coder has no
+bounds checks: its decoder reads past a short string, its encoder writes into a buffer of one
+32-bit word a symbol, and it never returns from a symbol of magnitude 2**27 or more. So a payload
+may hold at most 4 bytes a symbol, each string is decoded from a zero-padded copy (room for the most
+a decoder can read past it), the decoded symbols must lie within :data:`MAX_SYMBOL` and fit the
+encoder's buffer, and the latent must then code back to exactly the string it came from; a payload
+too short for its latent fails these checks instead of decoding garbage. Every decode is therefore
+bounded work, set by the declared image size. The encoder refuses (``ValueError``) a latent beyond
+the same limits, so every stream it writes decodes. An edit that passes every check (say, another
+declared size with the same latent grid) is a different valid stream, and decodes as it declares.
+Rates in bpp count every byte of the stream, header included (about 30 bytes).
 
 The entropy coder needs bit-identical entropy parameters on both sides. For the hyperprior
 (BMSHJ) they are computed by a network (``h_s``), so decode on the same kind of device
@@ -63,6 +71,10 @@ _FIXED = struct.Struct(">4sBBII")  # magic, version, architecture id, config CRC
 #: The largest image a stream may declare: 16384 px a side, 64 megapixels.
 MAX_SIDE = 16384
 MAX_PIXELS = 1 << 26
+#: The largest symbol magnitude a stream may carry (``|round(y - median)|`` for the entropy
+#: bottleneck, ``|round(y)|`` for the Gaussian conditional): far beyond any image's latent, and far
+#: below the 2**27 from which CompressAI's rANS encoder never returns.
+MAX_SYMBOL = 1 << 15
 _CRC = struct.Struct(">I")
 
 
@@ -248,9 +260,7 @@ def _encode(model: nn.Module, img: np.ndarray, identity: _Identity) -> bytes:
     x = to_tensor(img).to(_device(model))
     x = F.pad(x, (0, -w % factor, 0, -h % factor), mode="replicate")
     with torch.no_grad():
-        out = model.compress(x)
-    strings = [s[0] for s in out["strings"]]
-    lh, lw = (int(v) for v in out["shape"])
+        strings, (lh, lw) = _analysis(model, x)
     header = _FIXED.pack(
         MAGIC, FORMAT_VERSION, ARCHITECTURE_IDS[identity.architecture], identity.config_crc, identity.weights_crc
     )
@@ -266,35 +276,116 @@ def _decode(model: nn.Module, data: bytes, identity: _Identity) -> np.ndarray:
     return to_uint8(x_hat[..., :h, :w])[0]
 
 
-def _decode_string(string: bytes, symbols: int, decode, encode, what: str):
-    """``decode`` one entropy-coded string safely, and check that the result re-encodes to it.
-
-    The decoder gets a copy padded with zeros: 4 bytes per symbol (renormalisation) plus 16 per
-    payload byte (the bypass mode's escape codes), more than any stream of ``symbols`` can read.
-    """
-    padded = string + bytes(4 * symbols + 16 * len(string) + 64)
-    latent = decode(padded)
-    if encode(latent) != string:
-        raise BitstreamError(f"corrupt bitstream: the {what} payload ({len(string)} bytes) does not decode to a "
-                             f"latent that codes back to it (it was cut short or edited)")
-    return latent
+def _analysis(model: nn.Module, x: torch.Tensor) -> tuple[list[bytes], tuple[int, int]]:
+    """Strings and latent grid: CompressAI's ``compress`` of BLS / BMSHJ, each latent through :func:`_encode_latent`."""
+    eb = model.entropy_bottleneck
+    y = model.g_a(x)
+    if architecture_of(model) == "bls":
+        return [_encode_latent(eb, y, _channel_indexes(eb, y.shape[-2:]), "latent")], tuple(y.shape[-2:])
+    gc = model.gaussian_conditional
+    z = model.h_a(torch.abs(y))
+    z_string = _encode_latent(eb, z, _channel_indexes(eb, z.shape[-2:]), "hyper-latent")
+    indexes = gc.build_indexes(model.h_s(eb.decompress([z_string], z.shape[-2:])))
+    return [_encode_latent(gc, y, indexes, "latent"), z_string], tuple(z.shape[-2:])
 
 
 def _synthesis(model: nn.Module, strings: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
     """x̂ from the strings: CompressAI's ``decompress`` of BLS / BMSHJ, each string through :func:`_decode_string`."""
     eb = model.entropy_bottleneck
-    lh, lw = shape
     if architecture_of(model) == "bls":
-        y_hat = _decode_string(strings[0], model.N * lh * lw, lambda s: eb.decompress([s], shape),
-                               lambda v: eb.compress(v)[0], "latent")
+        y_hat = _decode_string(eb, strings[0], _channel_indexes(eb, shape), "latent")
     else:
         gc = model.gaussian_conditional
-        z_hat = _decode_string(strings[1], model.N * lh * lw, lambda s: eb.decompress([s], shape),
-                               lambda v: eb.compress(v)[0], "hyper-latent")
-        indexes = gc.build_indexes(model.h_s(z_hat))
-        y_hat = _decode_string(strings[0], indexes.numel(), lambda s: gc.decompress([s], indexes, z_hat.dtype),
-                               lambda v: gc.compress(v, indexes)[0], "latent")
+        z_hat = _decode_string(eb, strings[1], _channel_indexes(eb, shape), "hyper-latent")
+        y_hat = _decode_string(gc, strings[0], gc.build_indexes(model.h_s(z_hat)), "latent")
     return model.g_s(y_hat).clamp_(0, 1)
+
+
+def _encode_latent(coder, latent: torch.Tensor, indexes: torch.Tensor, what: str) -> bytes:
+    """Code one latent, refusing one that CompressAI's rANS encoder cannot code (see :func:`_uncodable`)."""
+    problem = _uncodable(coder, latent, indexes)
+    if problem:
+        raise ValueError(f"cannot code this image: the model's {what} has {problem}; "
+                         f"the checkpoint is not a working codec for it (untrained or diverged?)")
+    return _compress(coder, latent, indexes)
+
+
+def _decode_string(coder, string: bytes, indexes: torch.Tensor, what: str) -> torch.Tensor:
+    """Decode one entropy-coded string safely, and check that the result codes back to it.
+
+    The decoder gets a copy padded with zeros, more than it can read past the payload: 20 words a
+    symbol (the symbol, and a bypass code of up to 9 count and 134 raw nibbles drawn from the coder's
+    state) and 16 bytes a payload byte (each nibble 15 in the payload can add 15 to a bypass code).
+    """
+    count = indexes.numel()
+    if len(string) > 4 * count:
+        raise BitstreamError(f"corrupt bitstream: the {what} payload is {len(string)} bytes, longer than the "
+                             f"{4 * count} the encoder writes for its {count} symbols (it was edited or is corrupt)")
+    latent = _decompress(coder, string.ljust(80 * count + 17 * len(string) + 64, b"\0"), indexes)
+    problem = _uncodable(coder, latent, indexes)
+    if problem:
+        raise BitstreamError(f"corrupt bitstream: the {what} payload does not decode to a latent this codec "
+                             f"can code: it has {problem} (it was edited or is corrupt)")
+    if _compress(coder, latent, indexes) != string:
+        raise BitstreamError(f"corrupt bitstream: the {what} payload ({len(string)} bytes) does not decode to a "
+                             f"latent that codes back to it (it was cut short or edited)")
+    return latent
+
+
+def _uncodable(coder, latent: torch.Tensor, indexes: torch.Tensor) -> str:
+    """Why CompressAI's rANS encoder cannot code ``latent`` safely, or ``""`` when it can.
+
+    It never returns from a symbol of magnitude 2**27 or more, and writes into a buffer of one 32-bit
+    word a symbol without a bounds check. So the symbols must lie within :data:`MAX_SYMBOL`, and the
+    words they take (:func:`_coded_words`) must fit that buffer.
+    """
+    medians = coder._get_medians().detach() if isinstance(coder, EntropyBottleneck) else 0.0
+    symbols = torch.round(latent - medians).reshape(-1)
+    peak = symbols.abs().max().item()
+    if not peak <= MAX_SYMBOL:  # NaN fails too
+        return f"a symbol of magnitude {peak:g}, beyond the {MAX_SYMBOL} a stream may carry"
+    words = _coded_words(coder, symbols.long(), indexes.reshape(-1).long())
+    if words > symbols.numel():
+        return (f"symbols that take {words} words, more than CompressAI's rANS coder holds "
+                f"(one 32-bit word a symbol, {symbols.numel()} here)")
+    return ""
+
+
+def _coded_words(coder, symbols: torch.Tensor, indexes: torch.Tensor) -> int:
+    """At least the number of 32-bit words CompressAI's rANS encoder writes for these symbols (at most one more).
+
+    A symbol costs 16 - log2(freq) bits of its CDF (the escape's when it is bypass-coded; plus 2**-10 for
+    rANS rounding) and 4 bits a nibble of its bypass code; rANS writes no more words than those bits
+    fill, plus the two of its final state.
+    """
+    value = symbols - coder._offset.long()[indexes]
+    top = coder._cdf_length.long()[indexes] - 2  # the escape; values outside [0, top) are bypass-coded
+    bypass = (value < 0) | (value >= top)
+    raw = torch.where(value < 0, -2 * value - 1, 2 * (value - top))
+    nibbles = sum((raw >= 16**k).long() for k in range(8))
+    at = torch.where(bypass, top, value)
+    cdf = coder._quantized_cdf.long()
+    freq = cdf[indexes, at + 1] - cdf[indexes, at]
+    bits = (16 - torch.log2(freq.double()) + 2**-10).sum() + 4 * (bypass * (1 + nibbles + nibbles // 15)).sum()
+    return int(bits.item() // 32) + 2
+
+
+def _channel_indexes(coder: EntropyBottleneck, shape) -> torch.Tensor:
+    """The entropy bottleneck's CDF index of each element of a (1, C, h, w) latent: its channel."""
+    c = coder._quantized_cdf.size(0)
+    return torch.arange(c, device=coder._quantized_cdf.device).view(1, c, 1, 1).expand(1, c, *shape)
+
+
+def _compress(coder, latent: torch.Tensor, indexes: torch.Tensor) -> bytes:
+    if isinstance(coder, EntropyBottleneck):
+        return coder.compress(latent)[0]
+    return coder.compress(latent, indexes)[0]
+
+
+def _decompress(coder, string: bytes, indexes: torch.Tensor) -> torch.Tensor:
+    if isinstance(coder, EntropyBottleneck):
+        return coder.decompress([string], indexes.shape[-2:])
+    return coder.decompress([string], indexes)
 
 
 def _parse(data: bytes, identity: _Identity, model: nn.Module) -> tuple[int, int, tuple[int, int], list[bytes]]:

@@ -15,6 +15,7 @@ This module is low level on purpose: it imports nothing else from the kit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -53,6 +54,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, newline: str | Non
     the usual mode and ``os.replace``-d onto ``path``. If the block raises (any exception,
     ``KeyboardInterrupt`` included) the temporary file is removed, ``path`` is left as it
     was, and the exception propagates: raise inside the block to discard what was written.
+    An ``OSError`` (a full disk, say) names ``path``, not the temporary file; a parent that is
+    a file gives ``NotADirectoryError``.
 
     Args:
         path: the destination file.
@@ -67,8 +70,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, newline: str | Non
     if newline is not None and mode == "wb":
         raise ValueError("newline applies to text mode ('w') only")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as err:  # the parent is a file
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), err.filename or str(path.parent)) from err
+    with _naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if mode == "wb":
             f = os.fdopen(fd, "wb")
@@ -79,15 +86,40 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, newline: str | Non
         _discard(tmp)
         raise
     try:
-        with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
+        with _naming(path):
+            with f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~current_umask())
+            os.replace(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Give an ``OSError`` about the temporary file, or about no file (a failed ``write``), the
+    destination's name: the one the user knows."""
+    try:
+        yield
+    except Exception as err:
+        for cause in _chain(err):  # also the OSError behind another error (torch.save raises RuntimeError)
+            if isinstance(cause, OSError) and cause.errno is not None:
+                name = os.path.basename(os.fsdecode(cause.filename)) if cause.filename is not None else None
+                if name is None or name.startswith(f".{path.name}.") and name.endswith(".tmp"):
+                    cause.filename = str(path)
+        raise
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """``err``, then the exceptions it was raised from or while handling."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
 
 
 def _discard(tmp: str) -> None:

@@ -1,4 +1,4 @@
-"""Where the kit reads and writes: the project root, its ``data/``, ``runs/`` and ``reports/``.
+"""Where the kit reads and writes: the project root, its ``data/``, ``runs/``, ``reports/`` and ``notebooks/``.
 
 They resolve to the same folders wherever a kernel or a command starts, so a notebook run by
 papermill from the repository root, opened in JupyterLab from ``notebooks/``, or a command run
@@ -59,6 +59,11 @@ def reports_root() -> Path:
 def runs_root() -> Path:
     """``$PROXIQA_LAB_RUNS``, else ``<project root>/runs``: training run folders."""
     return Path(os.environ.get("PROXIQA_LAB_RUNS") or project_root() / "runs")
+
+
+def notebooks_root() -> Path:
+    """``<project root>/notebooks``: the numbered notebooks ``run-notebooks`` runs."""
+    return project_root() / "notebooks"
 
 
 def check_profile(profile: str) -> str:

@@ -280,7 +280,7 @@ def test_load_checkpoint_errors(tmp_path):
     bad = torch.load(good, weights_only=True)
     bad["config"] = {"patch_size": 16}
     torch.save(bad, tmp_path / "mismatch.pt")
-    with pytest.raises(CheckpointError, match="does not match its architecture 'proxiqa'"):
+    with pytest.raises(CheckpointError, match="its config says {'patch_size': 16} but its weights are those of"):
         load_checkpoint(tmp_path / "mismatch.pt")
     code = {"architecture": "bls", "config": {"N": 8}, "state_dict": {}, "x": nn.Linear(1, 1)}
     torch.save(code, tmp_path / "code.pt")

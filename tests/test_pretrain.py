@@ -35,14 +35,14 @@ def sources() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def database(sources) -> DistortionDatabase:
-    """64x64 patches: the smallest size at which VMAF scores every identity pair alike (97.43)."""
+    """64x64 patches: VMAF scores every identity pair alike (97.43; from 33 px up)."""
     return build_distortion_database(sources, "vmaf", patch_size=64, patches_per_image=3, seed=0)
 
 
 @pytest.fixture(scope="module")
 def small(sources) -> DistortionDatabase:
-    """32x32 patches with white noise at 8 levels: cheap to train on, and learnable from 3 images."""
-    return build_distortion_database(sources, "vmaf", patch_size=32, patches_per_image=8, kinds=("noise",), levels=8,
+    """40x40 patches (VMAF needs 33 px), white noise at 8 levels: cheap to train on, learnable from 3 images."""
+    return build_distortion_database(sources, "vmaf", patch_size=40, patches_per_image=8, kinds=("noise",), levels=8,
                                      seed=0)
 
 
@@ -124,26 +124,26 @@ def test_save_load_round_trip(database, tmp_path):
 def test_cache_is_reused_and_rebuilt_on_mismatch(sources, tmp_path):
     two = dict(list(sources.items())[:2])
     cache = tmp_path / "cache.npz"
-    first = build_distortion_database(two, "vmaf", patch_size=32, kinds=("blur",), levels=2, cache=cache)
+    first = build_distortion_database(two, "vmaf", patch_size=40, kinds=("blur",), levels=2, cache=cache)
     stamp = cache.stat().st_mtime_ns
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a matching cache is reused silently
-        again = build_distortion_database(two, "vmaf", patch_size=32, kinds=("blur",), levels=2, cache=cache)
+        again = build_distortion_database(two, "vmaf", patch_size=40, kinds=("blur",), levels=2, cache=cache)
     assert cache.stat().st_mtime_ns == stamp
     assert np.array_equal(again.dists, first.dists) and np.array_equal(again.scores, first.scores)
     with pytest.warns(UserWarning, match="levels"):
-        other = build_distortion_database(two, "vmaf", patch_size=32, kinds=("blur",), levels=3, cache=cache)
+        other = build_distortion_database(two, "vmaf", patch_size=40, kinds=("blur",), levels=3, cache=cache)
     assert len(other) == 2 * (1 + 3) and DistortionDatabase.load(cache).info["levels"] == 3
     changed = {**two, "astronaut": two["astronaut"][::-1].copy()}
     with pytest.warns(UserWarning, match="sources"):
-        build_distortion_database(changed, "vmaf", patch_size=32, kinds=("blur",), levels=3, cache=cache)
+        build_distortion_database(changed, "vmaf", patch_size=40, kinds=("blur",), levels=3, cache=cache)
 
 
 def test_cache_refuses_a_foreign_file(sources, tmp_path):
     foreign = tmp_path / "mine.npz"
     foreign.write_bytes(b"not a database")
     with pytest.raises(ValueError, match="not a distortion database"):
-        build_distortion_database(sources, "vmaf", patch_size=32, kinds=("blur",), levels=1, cache=foreign)
+        build_distortion_database(sources, "vmaf", patch_size=40, kinds=("blur",), levels=1, cache=foreign)
     assert foreign.read_bytes() == b"not a database"
 
 
@@ -157,6 +157,7 @@ def test_cache_refuses_a_foreign_file(sources, tmp_path):
         ({"levels": 11}, "levels"),
         ({"patch_size": 36}, "multiple of 8"),
         ({"patch_size": 16}, "vmaf needs images of at least"),
+        ({"patch_size": 32}, "vmaf needs images of at least 33 px"),
         ({"metric": "ms_ssim", "patch_size": 128}, "ms_ssim needs images of at least 176"),
         ({"patches_per_image": 0}, "patches_per_image"),
         ({"margin": 8}, "margin"),
@@ -164,7 +165,7 @@ def test_cache_refuses_a_foreign_file(sources, tmp_path):
     ],
 )
 def test_bad_build_arguments(sources, kwargs, match):
-    kwargs = {"metric": "vmaf", "patch_size": 32, **kwargs}
+    kwargs = {"metric": "vmaf", "patch_size": 40, **kwargs}
     metric = kwargs.pop("metric")
     with pytest.raises(ValueError, match=match):
         build_distortion_database(sources, metric, **kwargs)
@@ -174,13 +175,13 @@ def test_sources_too_small_or_wrong_type(sources):
     with pytest.raises(ValueError, match="smaller than"):
         build_distortion_database(sources, "vmaf", patch_size=160)
     with pytest.raises(ValueError, match="uint8"):
-        build_distortion_database([np.zeros((100, 100, 3), np.float32)] * 2, "vmaf", patch_size=32)
+        build_distortion_database([np.zeros((100, 100, 3), np.float32)] * 2, "vmaf", patch_size=40)
     with pytest.raises(ValueError, match="empty"):
-        build_distortion_database([], "vmaf", patch_size=32)
+        build_distortion_database([], "vmaf", patch_size=40)
 
 
 def test_too_few_sources_for_a_split(sources):
-    one = build_distortion_database({"a": sources["astronaut"]}, "vmaf", patch_size=32, kinds=("noise",), levels=2)
+    one = build_distortion_database({"a": sources["astronaut"]}, "vmaf", patch_size=40, kinds=("noise",), levels=2)
     with pytest.raises(ValueError, match="at least 2 source images"):
         pretrain_proxy(one, epochs=1, progress=False)
     with pytest.raises(ValueError, match="holdout"):
@@ -236,12 +237,12 @@ def test_save_load_pretrained_proxy(trained, small, tmp_path):
     net, report = trained
     path = save_pretrained_proxy(tmp_path / "proxy.pt", net, report, small.info)
     raw = torch.load(path, map_location="cpu", weights_only=True)
-    assert raw["metric"] == "vmaf" and raw["patch_size"] == 32
+    assert raw["metric"] == "vmaf" and raw["patch_size"] == 40
     loaded, info = load_pretrained_proxy(path, device="cpu")
-    assert info["metric"] == "vmaf" and info["patch_size"] == 32
+    assert info["metric"] == "vmaf" and info["patch_size"] == 40
     assert info["report"]["rmse"] == pytest.approx(report.rmse)
     assert info["database"]["sources_sha256"] == small.info["sources_sha256"]
-    x, x_hat = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    x, x_hat = torch.rand(2, 3, 40, 40), torch.rand(2, 3, 40, 40)
     assert torch.equal(loaded(x, x_hat), net(x, x_hat))
 
 
@@ -267,7 +268,7 @@ def test_cli_json(tmp_path, capsys, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "proxy.pt"
-    argv = ["pretrain", "--metric", "vmaf", "--dataset", "samples", "--patch-size", "32", "--patches-per-image", "1",
+    argv = ["pretrain", "--metric", "vmaf", "--dataset", "samples", "--patch-size", "40", "--patches-per-image", "1",
             "--kinds", "blur,noise", "--levels", "2", "--epochs", "1", "--device", "cpu", "--out", str(out), "--json"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)

@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
         present = [k for k in doc["results"] if k != "bpp" and not k.endswith("_time")]
         if args.metric not in present:
             raise ValueError(f"metric {args.metric!r} is not in {path}; it has: {', '.join(present) or 'none'}")
+        for key in ("bpp", args.metric):
+            bad = [i for i, v in enumerate(doc["results"][key]) if not math.isfinite(v)]
+            if bad:
+                raise ValueError(f"{path}: results[{key!r}] holds NaN or Infinity at point(s) "
+                                 f"{', '.join(map(str, bad))}; BD needs finite values: drop or measure those again")
     (base, test) = (d["results"] for d in docs)
     result = {
         "bd_rate": bd_rate(base["bpp"], base[args.metric], test["bpp"], test[args.metric], args.method),

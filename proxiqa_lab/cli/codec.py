@@ -55,9 +55,13 @@ def decode_handler(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, func) -> float | None:
     """Call ``func``, printing image-conversion notices plainly; None when the output exists."""
+    from proxiqa_lab.cli import check_file, check_output
     from proxiqa_lab.data import ImageConversionWarning
 
     source = args.image if args.command == "encode" else args.inp
+    check_file(args.checkpoint)
+    check_file(source)
+    check_output(args.out)
     bpp, caught = None, []
     try:
         with warnings.catch_warnings(record=True) as caught:

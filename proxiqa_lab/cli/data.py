@@ -45,9 +45,11 @@ def add_parser(subparsers) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from proxiqa_lab.cli import check_folder
     from proxiqa_lab.data import DATASETS, data_root, status
 
     root = data_root(args.root)
+    check_folder(root)
     print(f"data root: {root.resolve()}")
     print(f"{'dataset':<12} {'files':>5} {'MB':>7}  {'status':<24} source")
     for name, ds in DATASETS.items():
@@ -64,8 +66,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from proxiqa_lab.data import DATASETS, fetch
+    from proxiqa_lab.cli import check_folder
+    from proxiqa_lab.data import DATASETS, data_root, fetch
 
+    check_folder(data_root(args.root))
     names = list(DATASETS) if "all" in args.names else list(dict.fromkeys(args.names))
     unknown = [n for n in names if n not in DATASETS]
     if unknown:

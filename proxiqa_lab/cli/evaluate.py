@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from proxiqa_lab.cli import check_folder
     from proxiqa_lab.evaluation import (
         ALL_METRICS,
         RDCache,
@@ -136,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         write_text,
     )
 
+    check_folder(args.out)  # before any codec runs
+    check_folder(args.cache)
     metrics = tuple(args.metrics or ALL_METRICS)
     codecs = _codecs(args)
     baseline = args.baseline or codecs[0].name

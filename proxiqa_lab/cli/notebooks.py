@@ -24,7 +24,8 @@ def add_parser(subparsers) -> None:
         help="extra value injected into every notebook's parameters cell (Python literal or string); repeatable",
     )
     p.add_argument("--out", default=None, help="folder for executed notebooks and the index")
-    p.add_argument("--notebooks", default="notebooks", help="folder of the notebooks (default: notebooks)")
+    p.add_argument("--notebooks", default=None,
+                   help="folder of the notebooks (default: the project's notebooks/, from any working folder)")
     p.add_argument("--log-output", action="store_true", help="stream cell outputs while running")
     p.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                    help="fail a notebook whose cell runs longer than S seconds (default: no limit)")
@@ -32,9 +33,11 @@ def add_parser(subparsers) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from proxiqa_lab.cli import check_folder
     from proxiqa_lab.notebooks.runner import parse_parameter, run_suite
 
-    only = [o.strip() for o in args.only.split(",") if o.strip()] if args.only else None
+    only = args.only.split(",") if args.only is not None else None  # blank prefixes are dropped, none left refused
+    check_folder(args.out)
     parameters = {name: parse_parameter(value) for name, value in args.parameter}
     if "PROFILE" in parameters:
         raise ValueError("set the profile with --profile, not -p PROFILE")

@@ -1,4 +1,9 @@
-"""``proxiqa-lab train``: train a codec with one objective into a run folder (resumable)."""
+"""``proxiqa-lab train``: train a codec with one objective into a run folder (resumable).
+
+A full disk stops training with one line that says where rerunning resumes (checkpoints are
+written whole, so the last one is intact); a TensorBoard writer that fails only stops the
+TensorBoard events, with a warning (see :mod:`proxiqa_lab.training.tensorboard`).
+"""
 
 from __future__ import annotations
 
@@ -67,6 +72,8 @@ def resume_point(out) -> str:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from proxiqa_lab.cli import check_folder
+    from proxiqa_lab.errors import disk_full
     from proxiqa_lab.training import make_config, train
     from proxiqa_lab.training.config import parse_set
     from proxiqa_lab.training.trainer import default_out
@@ -76,11 +83,19 @@ def handler(args: argparse.Namespace) -> int:
     if not args.progress:
         overrides["progress"] = False
     config = make_config(args.profile, **overrides)  # every value is checked before any work
+    check_folder(args.out or default_out(config))
     try:
         run = train(config, out=args.out, resume=not args.new)
     except KeyboardInterrupt:
         print(f"proxiqa-lab train: interrupted; {resume_point(args.out or default_out(config))}", file=sys.stderr)
         return 130
+    except (OSError, RuntimeError) as err:
+        full = disk_full(err)
+        if full is None:
+            raise
+        print(f"proxiqa-lab train: error: disk full ({full.strerror}) while writing {full.filename or 'the run'}: "
+              f"training stopped. Free space; {resume_point(args.out or default_out(config))}", file=sys.stderr)
+        return 1
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     if run.model_path is not None:

@@ -109,9 +109,16 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from proxiqa_lab.errors import disk_full
     from proxiqa_lab.zoo import export_runs
 
-    models = export_runs(args.runs_dir, args.out, names=args.run, final_only=args.final_only)
+    try:
+        models = export_runs(args.runs_dir, args.out, names=args.run, final_only=args.final_only)
+    except (OSError, RuntimeError) as err:
+        full = disk_full(err)
+        if full is None:
+            raise
+        raise OSError(full.errno, full.strerror, args.out) from err  # not the name of a file packed on the way
     size = sum(m.size for m in models)
     print(f"wrote {args.out}: {len(models)} runs, {size / 1e6:.1f} MB")
     return 0

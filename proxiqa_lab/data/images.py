@@ -7,7 +7,11 @@
 - palette -> RGB through the palette;
 - alpha (RGBA, LA, palette with transparency) -> composited over a white background,
   ``rgb * a + 255 * (1 - a)``, so transparent areas look as a viewer shows them;
-- an EXIF orientation (phone photos) -> applied, so the image is upright as a viewer shows it.
+- an EXIF orientation (phone photos) -> applied, so the image is upright as a viewer shows it;
+- an animation (GIF, WebP, APNG) or a multi-page TIFF -> its first frame.
+
+A file that declares more pixels than Pillow's decompression-bomb limit (twice
+``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million) is refused with an :class:`ImageError`.
 
 Pillow reads 16-bit RGB(A) images by dropping the low byte (truncation, not rounding), so
 those are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precision instead.
@@ -16,6 +20,8 @@ those are decoded through the kit's ffmpeg (``imageio_ffmpeg``) at full precisio
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 import warnings
 from pathlib import Path
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from proxiqa_lab.errors import ImageError
+from proxiqa_lab.errors import ImageError, describe_os_error
 from proxiqa_lab.fileio import atomic_open
 
 if TYPE_CHECKING:  # torch is imported on use, so the data CLI starts fast
@@ -89,34 +95,73 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         A C-contiguous uint8 array (H, W, 3).
 
     Raises:
-        ImageError: the file is missing, is not an image, or is truncated/corrupt.
+        ImageError: the file is missing or not a file, is not an image, is truncated/corrupt, or
+            declares more pixels than Pillow's decompression-bomb limit.
 
     Warns:
-        ImageConversionWarning: for gray, 16-bit, palette or alpha images (see module doc).
+        ImageConversionWarning: for gray, 16-bit, palette or alpha images, and for animations and
+            multi-page files, of which the first frame is used (see module doc).
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    _check_readable(path)
     try:
-        with Image.open(path) as im:
-            args = im.tile[0].args if im.tile else None  # e.g. "RGB;16B"; cleared by load()
+        with Image.open(path) as src:
+            args = src.tile[0].args if src.tile else None  # e.g. "RGB;16B"; cleared by load()
             rawmode = args[0] if isinstance(args, tuple) and args else args
-            im.load()
-            mode, size = im.mode, im.size
-            orientation = im.getexif().get(0x0112, 1)
+            src.load()
+            mode, size = src.mode, src.size
+            orientation = src.getexif().get(0x0112, 1)
             sixteen_bit = isinstance(rawmode, str) and "16" in rawmode
-            if mode in ("RGB", "RGBA", "LA") and sixteen_bit:
-                im = None  # Pillow truncated it to 8 bits; decode again at 16 bits
-            else:
-                im = im.copy()
+            # Pillow truncated 16-bit RGB(A) to 8 bits: decode it again at 16 bits (im None).
+            im = None if mode in ("RGB", "RGBA", "LA") and sixteen_bit else src.copy()
+            frames = _frame_count(src)
+    except Image.DecompressionBombError as err:
+        raise ImageError(_too_large(path, err)) from err
     except UnidentifiedImageError as err:
         raise ImageError(f"{path} is not an image file Pillow can read ({err})") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"cannot read image {path}: it is truncated or corrupt ({err})") from err
+    if frames != 1:
+        _warn(path, f"has {frames or 'several'} frames (an animation or pages); only the first is used")
 
     return _orient(path, _pixels(path, im, mode, size), orientation)
+
+
+def _check_readable(path: Path) -> None:
+    """Refuse, with the reason, a path that is not a file: missing, a folder, a symlink loop, ..."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(f"image file not found: {path}") from None
+    except OSError as err:
+        raise ImageError(f"cannot read image {path}: {describe_os_error(err)}") from err
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"image file not found: {path} (it is a folder)")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{path} is not a regular file (a device, pipe or socket); give an image file")
+
+
+def _frame_count(im) -> int | None:
+    """Frames (or pages) of an opened image; None when a later one is damaged. An MPO (a phone JPEG)
+    keeps previews as further frames: it counts as one."""
+    if im.format == "MPO":
+        return 1
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return None
+
+
+def _too_large(path: Path, err: Exception) -> str:
+    """The message for an image past Pillow's decompression-bomb limit (a tiny file can declare 10^10 pixels)."""
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    declared = f" ({int(found.group(1)):,} pixels)" if found else ""
+    return (f"image {path} is too large{declared}: load_image reads at most {2 * Image.MAX_IMAGE_PIXELS:,} "
+            f"pixels; crop or downscale it first")
 
 
 #: EXIF orientation (tag 274) -> what makes the stored pixels upright, as numpy operations.

@@ -10,9 +10,11 @@ table as CSV and the averaged curve as CompressAI-schema JSON; :func:`bd_table` 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -208,29 +210,58 @@ def save_rd(df: pd.DataFrame, out_dir: str | os.PathLike, name: str, description
 
 
 def load_rd(path: str | os.PathLike) -> dict:
-    """Read and check a CompressAI-schema RD file: {"name", "description", "results": {...}}."""
+    """Read and check a CompressAI-schema RD file: {"name", "description", "results": {...}}.
+
+    Every result is a list of numbers: ``true``/``false`` are refused, and so are integers too
+    large for a float. NaN and Infinity are kept (a metric may have failed at one point); BD
+    functions refuse them in the curves they fit.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"RD file not found: {path}")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"RD file not found: {path}") from None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a device, pipe or socket); give an RD file (JSON)")
+    schema = '{"name", "description", "results": {"bpp": [...], ...}}'
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); expected CompressAI's "
-                         '{"name", "description", "results": {"bpp": [...], ...}}') from err
+    except RecursionError:
+        raise ValueError(f"{path} nests JSON arrays or objects too deeply to read; expected CompressAI's "
+                         f"{schema}") from None
+    except ValueError as err:  # not UTF-8, not JSON, or an integer of more than 4300 digits
+        raise ValueError(f"{path} is not valid JSON ({err}); expected CompressAI's {schema}") from err
     results = doc.get("results") if isinstance(doc, dict) else None
     if not isinstance(results, dict) or "bpp" not in results:
         raise ValueError(f"{path} is not a CompressAI-schema RD file: it needs a \"results\" object "
                          'with a "bpp" list, like {"name": ..., "results": {"bpp": [...], "psnr-rgb": [...]}}')
     n = None
     for key, values in results.items():
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
-            raise ValueError(f"{path}: results[{key!r}] must be a list of numbers")
+        _check_numbers(path, key, values)
         if n is not None and len(values) != n:
             raise ValueError(f"{path}: results lists differ in length ({key!r} has {len(values)}, "
                              f"'bpp' has {n})")
         n = len(values) if n is None else n
     doc.setdefault("name", path.stem)
     return doc
+
+
+def _check_numbers(path: Path, key: str, values) -> None:
+    """Refuse a result that is not a list of numbers; booleans and ints beyond a float's range are not."""
+    if not isinstance(values, list):
+        raise ValueError(f"{path}: results[{key!r}] must be a list of numbers, got {type(values).__name__}")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            shown = json.dumps(v)[:40] if isinstance(v, (bool, str, type(None))) else type(v).__name__
+            raise ValueError(f"{path}: results[{key!r}][{i}] is {shown}, not a number; "
+                             f"results[{key!r}] must be a list of numbers")
+        try:
+            float(v)
+        except OverflowError:
+            raise ValueError(f"{path}: results[{key!r}][{i}] is an integer of {len(str(abs(v)))} digits, "
+                             f"beyond a float's range; results[{key!r}] must be a list of numbers") from None
 
 
 def bd_table(df: pd.DataFrame, baseline: str, metrics: Sequence[str] | None = None,

@@ -21,10 +21,11 @@ Choices, each tested in ``tests/test_metrics.py``:
 * **Tensors** are rounded to uint8 first (``proxiqa_lab.data.to_uint8``), as saving the
   reconstruction to PNG would; metrics are always of 8-bit images.
 * **Size limits** (found by trying every size with this build; ``METRICS[m].min_size``):
-  VMAF/VMAF-NEG need 17 px a side (16 px makes ffmpeg segfault), VIF 16 px (smaller sizes
-  crash or give values that change from run to run), SSIM 11 px, MS-SSIM 176 px (5 scales
-  of an 11-tap window: libvmaf scores no frame below). ``score`` raises MetricError before
-  ffmpeg starts.
+  VMAF/VMAF-NEG need 33 px a side (16 px makes ffmpeg segfault, and from 17 to 32 px an
+  undistorted image scores anywhere in 88-100 instead of 97.4: ``benchmarks/vmaf_min_size.py``),
+  VIF 16 px (smaller sizes crash or give values that change from run to run), SSIM 11 px,
+  MS-SSIM 176 px (5 scales of an 11-tap window: libvmaf scores no frame below). ``score``
+  raises MetricError before ffmpeg starts.
 * **MS-SSIM of 128x128 training patches.** There is no libvmaf MS-SSIM of a 128 px image, so
   ``score(..., metrics=("ms_ssim",))`` raises for it. ``score(..., ms_ssim_pad=True)`` is the
   explicit stand-in for proxy training: each image is reflect-padded (centred) to 176 px and

@@ -2,12 +2,13 @@
 
 Each :class:`MetricInfo` says what the number is, where it comes from (the ffmpeg ``psnr``
 filter or a libvmaf feature/model), its upper bound ``m_bar`` (the M̄ of eq. (10)) and the
-smallest image side it can be computed on with the bundled ffmpeg/libvmaf (found by trying
-sizes down to 1 px; ``score`` refuses smaller inputs before ffmpeg starts).
+smallest image side on which the bundled ffmpeg/libvmaf computes it and the value means something
+(found by trying sizes down to 1 px; ``score`` refuses smaller inputs before ffmpeg starts).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: PSNR of identical planes is infinite; each plane's PSNR is capped at this value (dB).
@@ -15,6 +16,11 @@ PSNR_CAP_DB = 100.0
 
 #: libvmaf's MS-SSIM uses 5 scales and an 11-tap window: 176 / 2**4 = 11.
 MS_SSIM_MIN_SIZE = 176
+
+#: Below 33 px a side libvmaf's VMAF is not a measurement: an undistorted Kodak crop of 17 to 32 px
+#: scores anywhere in 87.7-100 (VMAF-NEG 87.7-97.6) against 97.37-97.43 from 33 px up (72 crops
+#: per side length, square and 200 px long; reports/benchmarks/vmaf_min_size.md).
+VMAF_MIN_SIZE = 33
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class MetricInfo:
         source: the ffmpeg filter / libvmaf feature or model that computes it.
         min_size: smallest height and width (px) the engine accepts.
         description: one or two sentences on what the number means here.
+        min_size_reason: why smaller images are refused, for the error message.
+        value_range: (lowest, highest) value the engine can return; anything else is not a score.
     """
 
     name: str
@@ -37,6 +45,8 @@ class MetricInfo:
     min_size: int
     description: str
     higher_is_better: bool = True
+    min_size_reason: str = ""
+    value_range: tuple[float, float] = (-math.inf, math.inf)
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -48,6 +58,7 @@ METRICS: dict[str, MetricInfo] = {
             m_bar=PSNR_CAP_DB,
             source="ffmpeg psnr filter (per-plane psnr_y/u/v on yuv444p)",
             min_size=1,
+            value_range=(0.0, PSNR_CAP_DB),
             description=(
                 "PSNR_avg = (4 PSNR_Y + PSNR_U + PSNR_V) / 6 (eq. 12) in dB on the yuv444p planes. "
                 f"Each plane's PSNR is capped at {PSNR_CAP_DB:g} dB, so identical images score "
@@ -59,7 +70,9 @@ METRICS: dict[str, MetricInfo] = {
             label="SSIM",
             m_bar=1.0,
             source="libvmaf feature float_ssim (luma)",
-            min_size=11,  # 11x11 window; below it libvmaf returns 0 or nothing
+            min_size=11,
+            min_size_reason="its window is 11x11 px; below it libvmaf returns 0 or nothing",
+            value_range=(-1.0, 1.0),
             description=(
                 "SSIM [Wang et al. 2004] of the Y plane, libvmaf's float_ssim with its default "
                 "automatic down-scaling by max(1, round(min(H, W) / 256)) first (Wang's "
@@ -71,7 +84,9 @@ METRICS: dict[str, MetricInfo] = {
             label="MS-SSIM",
             m_bar=1.0,
             source="libvmaf feature float_ms_ssim (luma, 5 scales)",
-            min_size=MS_SSIM_MIN_SIZE,  # 175 px: libvmaf scores no frame at all
+            min_size=MS_SSIM_MIN_SIZE,
+            min_size_reason="5 scales of an 11 px window; libvmaf scores no smaller frame",
+            value_range=(-1.0, 1.0),
             description=(
                 "MS-SSIM [Wang et al. 2003] of the Y plane, libvmaf's float_ms_ssim. It needs at "
                 f"least {MS_SSIM_MIN_SIZE} px a side; smaller images raise MetricError unless "
@@ -84,7 +99,9 @@ METRICS: dict[str, MetricInfo] = {
             label="VIF",
             m_bar=1.0,
             source="libvmaf feature float_vif (debug=true: 'vif')",
-            min_size=16,  # below 16 px float_vif crashes or reads past the image (values vary run to run)
+            min_size=16,
+            min_size_reason="below it libvmaf's float_vif crashes or gives values that change from run to run",
+            value_range=(0.0, math.inf),  # above 1 for contrast enhancement
             description=(
                 "Full VIF [Sheikh & Bovik 2006] of the Y plane: the sum over the 4 scales of the "
                 "information numerators over the sum of the denominators (libvmaf float_vif's "
@@ -96,10 +113,16 @@ METRICS: dict[str, MetricInfo] = {
             label="VMAF",
             m_bar=100.0,
             source="libvmaf model version=vmaf_v0.6.1 (built in), motion forced to 0",
-            min_size=17,  # 16 px a side makes ffmpeg segfault
+            min_size=VMAF_MIN_SIZE,
+            value_range=(0.0, 100.0),  # clipped by the model
+            min_size_reason=(
+                "below it libvmaf's VMAF is not meaningful: an undistorted image scores anywhere in "
+                "88-100 instead of 97.4"
+            ),
             description=(
                 "VMAF v0.6.1 of a still picture: a one-frame video, so the motion feature is 0 "
-                "(the paper, Sec. II). Values are clipped to [0, 100] by the model."
+                "(the paper, Sec. II). Values are clipped to [0, 100] by the model. Images need "
+                f"{VMAF_MIN_SIZE} px a side."
             ),
         ),
         MetricInfo(
@@ -107,8 +130,16 @@ METRICS: dict[str, MetricInfo] = {
             label="VMAF-NEG",
             m_bar=100.0,
             source="libvmaf model version=vmaf_v0.6.1neg (built in), motion forced to 0",
-            min_size=17,
-            description="VMAF v0.6.1 'no enhancement gain' variant, still picture (motion 0).",
+            min_size=VMAF_MIN_SIZE,
+            value_range=(0.0, 100.0),  # clipped by the model
+            min_size_reason=(
+                "below it libvmaf's VMAF-NEG is not meaningful: an undistorted image scores anywhere "
+                "in 88-98 instead of 97.4"
+            ),
+            description=(
+                "VMAF v0.6.1 'no enhancement gain' variant, still picture (motion 0). Images need "
+                f"{VMAF_MIN_SIZE} px a side."
+            ),
         ),
     )
 }

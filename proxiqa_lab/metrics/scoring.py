@@ -114,8 +114,9 @@ def _check_sizes(shape: tuple[int, ...], metrics: tuple[str, ...], ms_ssim_pad: 
                 if m == "ms_ssim"
                 else ""
             )
+            why = f" ({METRICS[m].min_size_reason})" if METRICS[m].min_size_reason else ""
             raise MetricError(
-                f"{m} needs images at least {need}x{need} px with this libvmaf, got {w}x{h} "
+                f"{m} needs images at least {need}x{need} px with this libvmaf{why}, got {w}x{h} "
                 f"(pair {index}); score larger images or drop {m!r}{hint}"
             )
 

@@ -60,6 +60,11 @@ class BLS(CompressionModel):
         """Constructor arguments, enough to rebuild the model."""
         return {"N": self.N}
 
+    @classmethod
+    def config_from_state(cls, state_dict: dict) -> dict:
+        """The config that a state dict's shapes imply (checked before a checkpoint is built)."""
+        return {"N": int(state_dict["g_a.0.weight"].shape[0])}
+
     @property
     def downsampling_factor(self) -> int:
         """Product of the analysis strides (16): input sides must be multiples of it."""

@@ -32,3 +32,8 @@ class BMSHJ(ScaleHyperprior):
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the model."""
         return {"N": self.N, "M": self.M}
+
+    @classmethod
+    def config_from_state(cls, state_dict: dict) -> dict:
+        """The config that a state dict's shapes imply (checked before a checkpoint is built)."""
+        return {"N": int(state_dict["g_a.0.weight"].shape[0]), "M": int(state_dict["g_a.6.weight"].shape[0])}

@@ -4,6 +4,10 @@ A checkpoint is a dict ``{"architecture", "config", "state_dict", **extra}`` mad
 plain Python types and tensors, so it loads with ``torch.load(weights_only=True)`` (no
 arbitrary code runs on load). ``extra`` holds whatever the caller adds: optimizer state
 dicts, the step, RNG states as tensors, metric logs.
+
+A checkpoint from someone else is untrusted input. :func:`load_checkpoint` checks its config
+against the kit's bounds and against its weights' shapes before building anything, and a
+codec's entropy-coder tables before the (unchecked, C++) rANS coder can read them.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from compressai.entropy_models import EntropyModel, GaussianConditional
 
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError
 from proxiqa_lab.fileio import atomic_open
-from proxiqa_lab.models.registry import MODELS, architecture_of, build_model
+from proxiqa_lab.models.registry import MODELS, architecture_of, build_model, check_config
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_error_reason", "non_finite_entries", "read_checkpoint",
-           "RESERVED_KEYS"]
+__all__ = ["save_checkpoint", "check_entropy_tables", "load_checkpoint", "load_error_reason", "non_finite_entries",
+           "read_checkpoint", "RESERVED_KEYS"]
 
 #: Keys a checkpoint always has; ``extra`` may not reuse them.
 RESERVED_KEYS = ("architecture", "config", "state_dict")
@@ -91,6 +96,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
         raise CheckpointError(f"{str(path)!r} holds an unknown architecture {architecture!r}; known: {sorted(MODELS)}")
     if not isinstance(config, dict) or not isinstance(state_dict, dict):
         raise CheckpointError(f"{str(path)!r} has a malformed config or state_dict")
+    try:
+        check_config(architecture, config, state_dict)
+    except ValueError as err:
+        raise CheckpointError(f"{str(path)!r} cannot be loaded: {err}") from None
     bad = non_finite_entries(state_dict)
     if bad:
         raise CheckpointError(f"{str(path)!r} holds NaN or Inf weights ({', '.join(bad[:3])}"
@@ -99,8 +108,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
     try:
         model = build_model(architecture, **config)
         model.load_state_dict(state_dict)
+        check_entropy_tables(model)
     except (ValueError, RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{str(path)!r} does not match its architecture {architecture!r}: {err}") from err
+        raise CheckpointError(f"{str(path)!r} does not match its architecture {architecture!r}: {err}") from None
     model = model.to(default_device(device)).eval()
     extra = {k: v for k, v in checkpoint.items() if k not in RESERVED_KEYS}
     return model, extra
@@ -127,6 +137,37 @@ def read_checkpoint(path: str | os.PathLike):
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError,
             AttributeError, TypeError) as err:
         raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {load_error_reason(err)}") from None
+
+
+def check_entropy_tables(model: nn.Module) -> None:
+    """Refuse entropy-coder tables that CompressAI's rANS coder cannot use safely.
+
+    The coder indexes its tables without bounds checks, so every CDF must be what
+    :meth:`~compressai.entropy_models.EntropyModel.update` writes: a length from 2 to the table's
+    width, a row rising strictly from 0 to ``2**precision``, and finite positive scales.
+    Tables not built yet (size 0) are left for ``update()`` to build.
+
+    Raises:
+        ValueError: naming the entropy model whose tables are wrong.
+    """
+    for name, module in model.named_modules():
+        if not isinstance(module, EntropyModel) or module._quantized_cdf.numel() == 0:
+            continue
+        cdf, lengths, offsets = module._quantized_cdf, module._cdf_length, module._offset
+        top = 1 << module.entropy_coder_precision
+        ok = (cdf.dim() == 2 and lengths.shape == offsets.shape == cdf.shape[:1]
+              and bool(((lengths >= 2) & (lengths <= cdf.shape[1])).all()))
+        if ok:
+            inside = torch.arange(cdf.shape[1]) < lengths[:, None].long()
+            rising = (cdf[:, 1:] > cdf[:, :-1]) | ~inside[:, 1:]
+            ends = cdf.gather(1, (lengths[:, None].long() - 1).clamp(min=0)).squeeze(1)
+            ok = bool((cdf[:, 0] == 0).all() and (ends == top).all() and rising.all()
+                      and (offsets.abs() <= 1 << 20).all())
+        if ok and isinstance(module, GaussianConditional):
+            scales = module.scale_table
+            ok = scales.numel() == cdf.shape[0] and bool((torch.isfinite(scales) & (scales > 0)).all())
+        if not ok:
+            raise ValueError(f"the entropy-coder tables of {name!r} are not valid CDF tables (altered or damaged)")
 
 
 def non_finite_entries(state_dict: dict) -> list[str]:

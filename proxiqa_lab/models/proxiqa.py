@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -44,6 +46,15 @@ class ProxIQANet(nn.Module):
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the network."""
         return {"patch_size": self.patch_size}
+
+    @classmethod
+    def config_from_state(cls, state_dict: dict) -> dict:
+        """The config that a state dict's shapes imply: the FC layer sees 64 maps of (P/8)^2 positions."""
+        inputs = int(state_dict["fc.weight"].shape[1])
+        side = math.isqrt(inputs // 64)
+        if 64 * side * side != inputs:
+            raise ValueError(f"fc.weight takes {inputs} inputs, not 64 feature maps of a square patch")
+        return {"patch_size": 8 * side}
 
     def forward(self, x: Tensor, x_hat: Tensor) -> Tensor:
         """Predict the quality score of each pair.

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from proxiqa_lab.paths import check_profile, reports_root
+from proxiqa_lab.paths import check_profile, notebooks_root, reports_root
 
 #: Files the index links to, by kind.
 ARTIFACT_KINDS = {".png": "figure", ".svg": "figure", ".csv": "table", ".json": "results", ".md": "table"}
@@ -50,17 +50,24 @@ class NotebookResult:
     previous: bool = False  # from an earlier run of the suite (kept in the index by --only runs)
 
 
-def discover_notebooks(folder: str | Path = "notebooks", only: list[str] | None = None) -> list[Path]:
+def discover_notebooks(folder: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks (``NN_name.ipynb``) of ``folder`` in order.
 
     Args:
-        folder: where the notebooks are.
+        folder: where the notebooks are; the project's ``notebooks/`` (from any working folder)
+            when None.
         only: keep notebooks whose name starts with one of these prefixes (``["02", "04"]``).
 
     Raises:
         FileNotFoundError: the folder has no numbered notebooks, or a prefix matches none.
+        ValueError: ``only`` is given but holds no prefix (empty, or blank strings only).
     """
-    folder = Path(folder)
+    if only is not None:
+        prefixes = [o.strip() for o in only if o.strip()]  # a blank prefix would match every notebook
+        if not prefixes:
+            raise ValueError(f"--only {','.join(only)!r} names no notebook; give comma-separated prefixes like 02,04")
+        only = prefixes
+    folder = Path(folder) if folder is not None else notebooks_root()
     notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}; pass --notebooks DIR")
@@ -210,7 +217,7 @@ def run_notebook(
 
 def run_suite(
     profile: str = "smoke",
-    notebooks_dir: str | Path = "notebooks",
+    notebooks_dir: str | Path | None = None,
     only: list[str] | None = None,
     parameters: dict | None = None,
     out: str | Path | None = None,
@@ -226,7 +233,7 @@ def run_suite(
 
     Args:
         profile: "smoke", "lab" or "paper", injected as ``PROFILE``.
-        notebooks_dir: folder of numbered notebooks.
+        notebooks_dir: folder of numbered notebooks; the project's ``notebooks/`` when None.
         only: name prefixes to run (``["02", "04"]``); all when None.
         parameters: extra values injected into every notebook's ``parameters`` cell.
         out: folder for executed notebooks and the index; ``reports/<profile>/executed``.

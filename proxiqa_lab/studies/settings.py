@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from proxiqa_lab.paths import check_profile
 from proxiqa_lab.training.config import LAB_FINETUNE_STEPS, LAB_LAMBDAS, PAPER_LAMBDAS, finetune_schedule
+from proxiqa_lab.training.pretrain import RUN_PRETRAINING
 
 #: The paper's eight target rates, log-spaced over 0.05-2 bpp (Sec. IV-A).
 PAPER_POINTS = (0.05, 0.085, 0.146, 0.25, 0.43, 0.73, 1.25, 2.0)
@@ -219,7 +220,7 @@ SETTINGS: dict[str, StudySettings] = {
         lr_drop_step=8,
         runtime_images=1,
         runtime_repeats=1,
-        pretrain={"patches_per_image": 2, "levels": 3, "epochs": 3, "images": 6},
+        pretrain=dict(RUN_PRETRAINING["smoke"]),  # as a smoke pretrained-proxy run's own: seconds
         crop=192,
         torch_threads=1,
         diagnose_every=4,

@@ -26,8 +26,8 @@ noise     white Gaussian noise ``sigma`` (/255)  4, 8, 16, 32, 64               
 
 Each reference patch is also paired with itself (kind ``"reference"``, level 0), so the
 database covers the top of the scale that a codec maximizing eq. (9) is pushed towards
-(VMAF of an identity pair is 97.43 for patches of 64 px and more; at 32 px VMAF itself
-becomes erratic, so use 64 px or larger for anything but quick tests).
+(VMAF of an identity pair is 97.4 from 33 px up; below, libvmaf's VMAF is erratic and
+``proxiqa_lab.metrics`` refuses it, so VMAF patches are 40 px or larger).
 """
 
 from __future__ import annotations
@@ -198,6 +198,48 @@ class DistortionDatabase:
     def kinds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.kind.tolist()))
 
+    def check(self) -> DistortionDatabase:
+        """Raise ValueError, saying what is wrong, unless the arrays form a database; return ``self``.
+
+        Patches must be as large as the metric needs, pairs must point at existing reference
+        patches and source images, and every score must be a finite value of the metric
+        (``METRICS[metric].value_range``).
+        """
+        from proxiqa_lab.metrics import METRICS
+
+        if self.metric not in METRICS:
+            raise ValueError(f"its metric {self.metric!r} is not one of {tuple(METRICS)}")
+        for name in ("refs", "dists"):
+            a = getattr(self, name)
+            if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3 or a.shape[1] != a.shape[2]:
+                raise ValueError(f"{name} must be uint8 square RGB patches (N, P, P, 3), got {a.dtype} {a.shape}")
+        if self.dists.shape[1:] != self.refs.shape[1:]:
+            raise ValueError(f"distorted patches are {self.dists.shape[1:]} but references {self.refs.shape[1:]}")
+        if self.patch_size < METRICS[self.metric].min_size:
+            raise ValueError(f"its {self.patch_size} px patches are below the {METRICS[self.metric].min_size} px "
+                             f"{self.metric} needs")  # fmt: skip
+        n = len(self.dists)
+        for name in ("ref_index", "scores", "kind", "level", "param", "source"):
+            shape = np.shape(getattr(self, name))
+            if shape != (n,):
+                raise ValueError(f"{name} must hold one value per pair ({n}), got shape {shape}")
+        for name, index, count, what in (("ref_index", self.ref_index, len(self.refs), "reference patches"),
+                                         ("source", self.source, len(self.source_names), "source images")):
+            index = np.asarray(index)
+            if not np.issubdtype(index.dtype, np.integer):
+                raise ValueError(f"{name} must be integers, got {index.dtype}")
+            bad = np.flatnonzero((index < 0) | (index >= count))
+            if len(bad):
+                raise ValueError(f"pair {bad[0]} has {name} {index[bad[0]]}, outside the {count} {what} "
+                                 f"({len(bad)} of {n} pairs do)")  # fmt: skip
+        lo, hi = METRICS[self.metric].value_range
+        scores = np.asarray(self.scores, dtype=np.float64)
+        bad = np.flatnonzero(~(np.isfinite(scores) & (scores >= lo) & (scores <= hi)))
+        if len(bad):
+            raise ValueError(f"pair {bad[0]} scores {scores[bad[0]]:g}, not a {self.metric} value in "
+                             f"[{lo:g}, {hi:g}] ({len(bad)} of {n} pairs do)")  # fmt: skip
+        return self
+
     def pair_refs(self, index: np.ndarray | slice | None = None) -> np.ndarray:
         """Reference patch of each pair, uint8 (n, H, W, 3)."""
         idx = self.ref_index if index is None else self.ref_index[index]
@@ -247,31 +289,33 @@ class DistortionDatabase:
 
         Raises:
             FileNotFoundError: if ``path`` does not exist.
-            ValueError: if it is not a distortion database.
+            ValueError: if it is not a distortion database, or an invalid one (:meth:`check`).
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no distortion database at {path}")
         try:
+            return cls._read(path)
+        except ValueError as err:
+            raise ValueError(f"{path} {err}; rebuild it") from err
+
+    @classmethod
+    def _read(cls, path: Path) -> DistortionDatabase:
+        """The database in ``path``; ValueError says what is wrong with it (without the path)."""
+        try:
             with np.load(path, allow_pickle=False) as npz:
                 data = {key: npz[key] for key in npz.files}
             info = json.loads(str(data.pop("info")))
+            arrays = {k: data[k] for k in ("refs", "dists", "ref_index", "scores", "kind", "level", "param", "source")}
+            source_names = data["source_names"].tolist()
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-            raise ValueError(f"{path} is not a distortion database written by DistortionDatabase.save ({err})") from err
-        if info.pop("format_version", None) != _FORMAT_VERSION:
-            raise ValueError(f"{path} was written by an incompatible version of the kit; rebuild it")
-        return cls(
-            refs=data["refs"],
-            dists=data["dists"],
-            ref_index=data["ref_index"],
-            scores=data["scores"],
-            kind=data["kind"],
-            level=data["level"],
-            param=data["param"],
-            source=data["source"],
-            source_names=data["source_names"].tolist(),
-            info=info,
-        )
+            raise ValueError(f"is not a distortion database written by DistortionDatabase.save ({err})") from err
+        if not isinstance(info, dict) or info.pop("format_version", None) != _FORMAT_VERSION:
+            raise ValueError("was written by an incompatible version of the kit")
+        try:
+            return cls(**arrays, source_names=source_names, info=info).check()
+        except ValueError as err:
+            raise ValueError(f"is invalid: {err}") from err
 
 
 def _load_sources(sources) -> tuple[list[str], list[Any]]:
@@ -479,10 +523,12 @@ def _load_cache(path: Path, info: dict[str, Any]) -> DistortionDatabase | None:
     """
     if not path.exists():
         return None
+    if not path.is_file():
+        raise ValueError(f"cache {path} is not a file; give the path of an .npz file")
     try:
-        cached = DistortionDatabase.load(path)
+        cached = DistortionDatabase._read(path)
     except ValueError as err:
-        raise ValueError(f"cache {path} exists but is not a distortion database; remove it or pick another path") from err
+        raise ValueError(f"cache {path} {err}; remove it or pick another path") from err
     stale = [k for k in _CACHE_KEYS if cached.info.get(k) != info[k]]
     if not stale:
         return cached

@@ -7,6 +7,7 @@ resumed ``log.csv`` equals an uninterrupted one. Under DDP only the main process
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class RunLog:
                 self._board = Board(self.out / "tensorboard", upto + 1)
             except ImportError as err:  # tensorboard is a dependency; a broken install only loses the events
                 notes.append(f"no TensorBoard events: {err}")
+            except OSError as err:  # the events are best effort (see proxiqa_lab.training.tensorboard)
+                where = err.filename or self.out / "tensorboard"
+                notes.append(f"no TensorBoard events: {err.strerror or err} ({where})")
             if bar is not None:
                 from proxiqa_lab.progress import tqdm
 
@@ -70,8 +74,12 @@ class RunLog:
         if row.pop("_skip", False):
             return
         if self._writer is not None:
-            self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
-            self._file.flush()
+            try:
+                self._writer.writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
+                self._file.flush()
+            except OSError as err:  # a full disk: name the file
+                err.filename = err.filename or str(self.path)
+                raise
             if self._board is not None:
                 self._board.scalars(row)
         if self._bar is not None:
@@ -95,12 +103,14 @@ class RunLog:
             self._file.flush()
 
     def close(self) -> None:
-        for name in ("_bar", "_file", "_board"):
-            handle = getattr(self, name)
-            if handle is not None:
-                handle.close()
-                setattr(self, name, None)
+        """Close the progress bar, ``log.csv`` and the events, each even when another fails."""
         self._writer = None
+        with contextlib.ExitStack() as stack:
+            for name in ("_board", "_file", "_bar"):  # closed in reverse order
+                handle = getattr(self, name)
+                setattr(self, name, None)
+                if handle is not None:
+                    stack.callback(handle.close)
 
 
 def _fmt(value: Any) -> Any:

@@ -179,11 +179,11 @@ class Trainer:
         if self.objective.metric_fn is not None:
             raise ValueError("pretrained-proxy with a custom metric needs proxy_init (a pretrained proxy file)")
         sources, _ = resolve_data(cfg.data, cfg.data_root)
-        database = pretrain.build_distortion_database(sources, self.objective.metric, patch_size=cfg.patch_size,
-                                                      seed=cfg.seed, progress=False)
-        net, report = pretrain.pretrain_proxy(database, seed=cfg.seed, device="cpu", progress=False)
+        net, report, info = pretrain.pretrain_for_run(sources, self.objective.metric, cfg.profile,
+                                                      patch_size=cfg.patch_size, seed=cfg.seed, device="cpu",
+                                                      progress=cfg.progress and self.dist.is_main)
         if self.dist.is_main:
-            pretrain.save_pretrained_proxy(path, net, report, getattr(database, "info", None))
+            pretrain.save_pretrained_proxy(path, net, report, info)
         self.notes.append(f"proxy pretrained on synthetic distortions at the start of the run ({path}), frozen")
         return net
 

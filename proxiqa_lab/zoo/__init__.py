@@ -5,12 +5,14 @@ module                      what it does
 ==========================  =========================================================
 :mod:`~.registry`           ``registry.json``: the shipped runs, :func:`verify`, :func:`shipped_run`
 :mod:`~.compact`            float16, xz-compressed checkpoints with no optimiser state
-:mod:`~.archive`            :func:`export_runs` / :func:`import_archive`, :func:`ship`
+:mod:`~.archive`            :func:`export_runs`, :func:`ship`
+:mod:`~.importing`          :func:`import_archive`: an archive from someone else, checked as untrusted input
 :mod:`~.plan`               the runs each notebook needs, trained two side by side
 ==========================  =========================================================
 """
 
-from proxiqa_lab.zoo.archive import export_runs, import_archive, ship, trained_runs
+from proxiqa_lab.zoo.archive import export_runs, ship, trained_runs
+from proxiqa_lab.zoo.importing import import_archive
 from proxiqa_lab.zoo.registry import ZooModel, find_model, load_registry, shipped_run, verify, zoo_root
 
 __all__ = ["ZooModel", "export_runs", "find_model", "import_archive", "load_registry", "ship", "shipped_run",

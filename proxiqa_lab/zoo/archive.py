@@ -2,9 +2,9 @@
 
 :func:`pack_run` copies a run folder with compact checkpoints (float16, no optimiser state) and
 records each file's sha256. :func:`export_runs` packs every complete run of a runs folder into
-one ``.tar`` with a ``manifest.json``; :func:`import_archive` checks such an archive file by file
-against its manifest, and only then moves its runs into ``runs/``, next to the runs already
-there, which it never replaces. :func:`ship` writes runs into the zoo and its registry.
+one ``.tar`` with a ``manifest.json``; :func:`~proxiqa_lab.zoo.importing.import_archive` checks such
+an archive, as untrusted input, and only then moves its runs into ``runs/``, next to the runs
+already there, which it never replaces. :func:`ship` writes runs into the zoo and its registry.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from proxiqa_lab.errors import ZooError
 from proxiqa_lab.fileio import atomic_write_text
 from proxiqa_lab.zoo.registry import ZooModel
 
-__all__ = ["ARCHIVE_FORMAT", "export_runs", "import_archive", "model_entry", "pack_run", "ship", "ship_rd_cache",
+__all__ = ["ARCHIVE_FORMAT", "export_runs", "model_entry", "pack_run", "ship", "ship_rd_cache",
            "trained_runs"]
 
 #: ``manifest.json``'s ``format`` in an archive of runs.
@@ -164,116 +164,22 @@ def export_runs(runs_dir: str | os.PathLike, out: str | os.PathLike, names=None,
         manifest = {"format": ARCHIVE_FORMAT, "profile": profile, "models": [m.to_dict() for m in models]}
         for m in manifest["models"]:
             m.pop("path")  # where it lands depends on the machine that imports it
-        partial = out.with_name(out.name + ".tmp")
-        with tarfile.open(partial, "w") as tar:
-            data = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo("manifest.json")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-            for model in models:
-                for rel in model.files:
-                    tar.add(Path(tmp) / profile / model.name / rel, f"{profile}/{model.name}/{rel}", recursive=False)
-        os.replace(partial, out)
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            with tarfile.open(partial, "w") as tar:
+                data = json.dumps(manifest, indent=1).encode()
+                info = tarfile.TarInfo("manifest.json")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                for model in models:
+                    for rel in model.files:
+                        tar.add(Path(tmp) / profile / model.name / rel, f"{profile}/{model.name}/{rel}",
+                                recursive=False)
+            os.replace(partial, out)
+        except BaseException:  # a full disk or an interrupt leaves no partial archive behind
+            partial.unlink(missing_ok=True)
+            raise
     return models
-
-
-def _read_manifest(tar: tarfile.TarFile, archive: Path) -> dict:
-    foreign = f"{str(archive)!r} is not a runs archive of the kit (made by `proxiqa-lab zoo export`)"
-    try:
-        member = tar.getmember("manifest.json")
-        manifest = json.loads(tar.extractfile(member).read())
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise ZooError(f"{str(archive)!r} is damaged or cut short ({err}); nothing was imported") from None
-    except (KeyError, AttributeError, ValueError) as err:
-        raise ZooError(f"{foreign}: it has no readable manifest.json ({err})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
-        said = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ZooError(f"{foreign}: its manifest says format {said!r}")
-    return manifest
-
-
-def import_archive(archive: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> dict[str, list[str]]:
-    """Check an archive of :func:`export_runs` and add its runs to ``runs_dir/<profile>/`` (default ``runs/``).
-
-    Every file is checked against the manifest's size and sha256, and every checkpoint must load,
-    before any run is moved into place; a corrupt or foreign archive changes nothing. A run that
-    is already there is kept as it is, never replaced.
-
-    Returns:
-        ``{"imported": [...], "kept": [...]}``: the runs added, and those left as they were.
-
-    Raises:
-        ZooError: when the archive is missing, unreadable, foreign, or does not match its manifest.
-    """
-    from proxiqa_lab.data.registry import sha256_file
-    from proxiqa_lab.errors import CheckpointError
-    from proxiqa_lab.models.checkpoint import read_checkpoint
-    from proxiqa_lab.paths import runs_root
-
-    archive = Path(archive)
-    if not archive.is_file():
-        raise ZooError(f"{str(archive)!r} does not exist (or is not a file)")
-    root = Path(runs_dir) if runs_dir is not None else runs_root()
-    try:
-        tar = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError, EOFError):
-        raise ZooError(f"{str(archive)!r} is not a readable archive: not a tar file, or one that is damaged or cut "
-                       f"short") from None
-    with tar:
-        manifest = _read_manifest(tar, archive)
-        try:
-            profile = manifest["profile"]
-            models = [ZooModel.from_dict({**m, "profile": profile}) for m in manifest["models"]]
-            expected = {f"{profile}/{m.name}/{rel}": f for m in models for rel, f in m.files.items()}
-        except (KeyError, TypeError, AttributeError) as err:
-            raise ZooError(f"{str(archive)!r} has a malformed manifest.json ({err})") from None
-        bad_names = [n for n in [profile, *(m.name for m in models)]
-                     if not isinstance(n, str) or not n or "/" in n or "\\" in n or n in (".", "..")]
-        if bad_names:
-            raise ZooError(f"{str(archive)!r} names runs {bad_names!r}, which are not folder names")
-        try:
-            members = {m.name: m for m in tar.getmembers() if m.name != "manifest.json"}
-        except (tarfile.TarError, OSError, EOFError) as err:
-            raise ZooError(f"{str(archive)!r} is damaged or cut short ({err}); nothing was imported") from None
-        unexpected = sorted(set(members) - set(expected))
-        missing = sorted(set(expected) - set(members))
-        if unexpected or missing:
-            raise ZooError(f"{str(archive)!r} does not match its manifest (missing {missing[:3]}, not listed "
-                           f"{unexpected[:3]}); nothing was imported")
-        if any(not m.isfile() for m in members.values()):
-            raise ZooError(f"{str(archive)!r} holds links or special files; nothing was imported")
-        target = root / profile
-        target.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target, prefix=".import-") as tmp:
-            for name, member in members.items():
-                path = Path(tmp) / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    with tar.extractfile(member) as src, open(path, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                except (tarfile.TarError, OSError, EOFError) as err:
-                    raise ZooError(f"{str(archive)!r} is damaged or cut short at {name} ({err}); nothing was "
-                                   f"imported") from None
-                want = expected[name]
-                if path.stat().st_size != int(want["size"]) or sha256_file(path) != want["sha256"]:
-                    raise ZooError(f"{str(archive)!r}: {name} does not match its sha256 in the manifest (damaged "
-                                   f"or altered); nothing was imported")
-                if path.suffix == ".pt":
-                    try:
-                        read_checkpoint(path)
-                    except CheckpointError as err:
-                        raise ZooError(f"{str(archive)!r}: {err}; nothing was imported") from None
-            done = {"imported": [], "kept": []}
-            for model in models:
-                packed = Path(tmp) / profile / model.name
-                is_proxy = not (packed / "config.json").is_file()
-                dest = target / (f"{model.name}.pt" if is_proxy else model.name)
-                if dest.exists():
-                    done["kept"].append(model.name)
-                    continue
-                os.replace(packed / "proxy.pt" if is_proxy else packed, dest)
-                done["imported"].append(model.name)
-    return done
 
 
 def ship(sources, profile: str = "lab", notebooks: dict | None = None, steps: dict | None = None,

@@ -27,7 +27,7 @@ import torch
 
 from proxiqa_lab.fileio import atomic_open
 
-__all__ = ["CompactError", "FORMAT", "MAGIC", "compact_checkpoint", "fits_float16", "is_compact", "read_compact",
+__all__ = ["CompactError", "FORMAT", "MAGIC", "MAX_PAYLOAD", "compact_checkpoint", "fits_float16", "is_compact", "read_compact",
            "restore_constants", "write_compact"]
 
 #: The first bytes of an xz stream: how a compact checkpoint is told from a ``torch.save`` file.
@@ -36,6 +36,9 @@ MAGIC = b"\xfd7zXZ\x00"
 FORMAT = "proxiqa-lab compact checkpoint 2"
 #: The first format: every floating-point tensor in float16, the models' constants included.
 FORMAT_1 = "proxiqa-lab compact checkpoint 1"
+#: The most a compact checkpoint may inflate to (the largest model the kit builds, BMSHJ at
+#: N = M = 512, holds about 150 MB in float16).
+MAX_PAYLOAD = 512 * 2**20
 
 
 def _has_tensors(value) -> bool:
@@ -124,6 +127,24 @@ def write_compact(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return dst
 
 
+def _inflate(path: str | os.PathLike, limit: int) -> bytearray:
+    """The xz stream of ``path``, decompressed in chunks; refused at the first byte past ``limit``
+    (a small file can inflate to gigabytes) and when cut short or followed by other bytes."""
+    decompressor, out = lzma.LZMADecompressor(format=lzma.FORMAT_XZ), bytearray()
+    with open(path, "rb") as f:
+        while not decompressor.eof:
+            chunk = f.read(1 << 20) if decompressor.needs_input else b""
+            if decompressor.needs_input and not chunk:
+                raise CompactError("its compressed data is damaged or cut short, an interrupted copy?")
+            out += decompressor.decompress(chunk, max_length=limit + 1 - len(out))
+            if len(out) > limit:
+                raise CompactError(f"it inflates to more than {limit // 2**20} MiB, more than any model the kit "
+                                   f"builds holds (a damaged or hostile file)")
+        if decompressor.unused_data or f.read(1):
+            raise CompactError("it has bytes after its compressed data (damaged or altered)")
+    return out
+
+
 def read_compact(path: str | os.PathLike) -> dict:
     """A compact checkpoint as the plain checkpoint dict it stands for (float32 weights).
 
@@ -131,7 +152,7 @@ def read_compact(path: str | os.PathLike) -> dict:
         CompactError: when the file is not a complete compact checkpoint.
     """
     try:
-        data = lzma.decompress(Path(path).read_bytes())
+        data = _inflate(path, MAX_PAYLOAD)
     except lzma.LZMAError as err:
         raise CompactError(f"its compressed data is damaged or cut short, an interrupted copy? ({err})") from None
     stored = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
