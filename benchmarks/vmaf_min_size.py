@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,8 @@ from proxiqa_lab.data import dataset_files, load_image, to_tensor
 from proxiqa_lab.metrics import METRICS, engine
 from proxiqa_lab.metrics import differentiable as D
 
+from metrics_speed import kodak_root  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"
 SIDES = (*range(17, 41), 48, 64, 96, 128)
@@ -33,14 +34,6 @@ LONG = 200
 CROPS_PER_IMAGE = 3
 #: How far (VMAF points) an undistorted crop may be from the 128 px value (the middle of its range).
 TOLERANCE = 0.1
-
-
-def kodak_root() -> Path | None:
-    env = os.environ.get("PROXIQA_LAB_DATA")
-    if env:
-        return Path(env)
-    shared = ROOT.parent / "shared" / "data"
-    return shared if (shared / "kodak").is_dir() else None
 
 
 def crops(images: list[np.ndarray], h: int, w: int, rng: np.random.Generator) -> np.ndarray:

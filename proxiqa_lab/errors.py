@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -49,13 +50,16 @@ def disk_full(err: BaseException) -> OSError | None:
     ``torch.save`` into a file, for one, turns a failed write into a ``RuntimeError`` whose context is
     the ``OSError``.
     """
+    return next((e for e in exception_chain(err) if isinstance(e, OSError) and e.errno in DISK_FULL), None)
+
+
+def exception_chain(err: BaseException | None) -> Iterator[BaseException]:
+    """``err``, then the exceptions it was raised from or while handling."""
     seen = set()
     while err is not None and id(err) not in seen:
-        if isinstance(err, OSError) and err.errno in DISK_FULL:
-            return err
         seen.add(id(err))
+        yield err
         err = err.__cause__ or err.__context__
-    return None
 
 
 def describe_os_error(err: OSError) -> str:

@@ -5,7 +5,7 @@ never a partial file. The temporary file is named ``.<name>.<random>.tmp`` and i
 when the write fails; the finished file gets the usual mode (``0o666 & ~umask``), not the
 ``0o600`` that :func:`tempfile.mkstemp` gives.
 
-This module is low level on purpose: it imports nothing else from the kit.
+This module is low level on purpose: of the kit, it imports only :mod:`proxiqa_lab.errors`.
 
 >>> from proxiqa_lab.fileio import atomic_open
 >>> with atomic_open("out/table.csv", "w") as f:  # doctest: +SKIP
@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from proxiqa_lab.errors import exception_chain
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "current_umask"]
 
@@ -105,21 +107,12 @@ def _naming(path: Path) -> Iterator[None]:
     try:
         yield
     except Exception as err:
-        for cause in _chain(err):  # also the OSError behind another error (torch.save raises RuntimeError)
+        for cause in exception_chain(err):  # also the OSError behind another error (torch.save raises RuntimeError)
             if isinstance(cause, OSError) and cause.errno is not None:
                 name = os.path.basename(os.fsdecode(cause.filename)) if cause.filename is not None else None
                 if name is None or name.startswith(f".{path.name}.") and name.endswith(".tmp"):
                     cause.filename = str(path)
         raise
-
-
-def _chain(err: BaseException) -> Iterator[BaseException]:
-    """``err``, then the exceptions it was raised from or while handling."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
 
 
 def _discard(tmp: str) -> None:
