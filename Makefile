@@ -13,7 +13,7 @@ DATASETS ?= $(if $(MIRROR),kodak wikipedia24 bsds500 unsplash_x4,kodak bsds500)
 BIN := $(VENV)/bin
 MIRROR_ARG := $(if $(MIRROR),--mirror $(MIRROR),)
 
-.PHONY: setup data report lab-report test test-all benchmarks clean-notebooks
+.PHONY: setup data report answers lab-report test test-all benchmarks clean-notebooks
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ data: setup
 
 report: data
 	$(BIN)/proxiqa-lab run-notebooks --profile $(PROFILE)
+
+# The instructor's answer key (notebooks/answers/), after the notebooks it answers; every check must say right.
+answers: report
+	$(BIN)/proxiqa-lab run-notebooks --profile $(PROFILE) --notebooks notebooks/answers --out reports/$(PROFILE)/answers
 
 lab-report: data
 	$(BIN)/proxiqa-lab run-notebooks --profile lab -p TRAIN shipped
@@ -44,4 +48,4 @@ benchmarks: data
 	$(BIN)/python benchmarks/rd_cache.py
 
 clean-notebooks: setup
-	$(BIN)/python -m proxiqa_lab.notebooks.hygiene --fix notebooks
+	$(BIN)/python -m proxiqa_lab.notebooks.hygiene --fix notebooks notebooks/answers

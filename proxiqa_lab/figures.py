@@ -234,11 +234,18 @@ def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmb
         logs: stacked ``log.csv`` rows (:func:`proxiqa_lab.studies.training_logs`) of runs that logged
             the diagnostic (``diagnose_every``).
         group, hue: columns naming a run (one colour per ``hue`` value).
-        metric: the metric's name in the labels.
+        metric: the metric's name in the labels, for logs without an ``objective`` column; with one, each
+            run's metric is read from its objective (``proxy:ssim`` is compared with SSIM's gradient).
     """
     import matplotlib
 
     rows = logs.dropna(subset=["grad_cos_proxy"]) if "grad_cos_proxy" in logs else logs.iloc[:0]
+    if "objective" in rows and not rows.empty:
+        names = rows["objective"].str.split(":").str[-1].str.upper().str.replace("_", "-")
+        rows = rows.assign(_metric=names)
+        metric = names.iloc[0] if names.nunique() == 1 else "its metric"
+    else:
+        rows = rows.assign(_metric=metric)
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
     if rows.empty:
@@ -249,11 +256,13 @@ def gradient_alignment(logs: pd.DataFrame, group: str = "label", hue: str = "lmb
     for i, ((name, value), sub) in enumerate(runs):
         color = cmap(0.85 * i / max(1, len(runs) - 1))
         h = SYMBOLS.get(hue, hue)
-        ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color, label=f"proxy, {name}, {h} = {value:g}")
+        ax.plot(sub["step"], sub["grad_cos_proxy"], "-o", ms=3, color=color,
+                label=f"{sub['_metric'].iloc[0]} proxy, {name}, {h} = {value:g}")
         ax.plot(sub["step"], sub["grad_cos_mse"], "--", color=color, alpha=0.8,
                 label=f"MSE direction, {name}, {h} = {value:g}")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set(xlabel="training step", ylabel=f"cosine with the exact ∂{metric}/∂x̂",
+    gradient = "∂M/∂x̂ of its metric" if metric == "its metric" else f"∂{metric}/∂x̂"
+    ax.set(xlabel="training step", ylabel=f"cosine with the exact {gradient}",
            title=f"Does the proxy's gradient point where {metric} rises?")
     ax.grid(alpha=0.3)
     if not rows.empty:

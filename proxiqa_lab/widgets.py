@@ -27,6 +27,26 @@ DISPLAY_DPI = 100
 SERIES_STYLES = (("o", 11, "-"), ("s", 8, "--"), ("^", 6, ":"), ("D", 4, "-."), ("v", 3, "-"))
 
 
+def objective_title(objective: str | None) -> str:
+    """What the perceptual term of eq. (10) is for ``objective``, in words for a figure title:
+    ``"direct:vmaf, VMAF's exact gradient (no proxy)"``, ``"proxy:vmaf, the VMAF proxy (the paper's method)"``.
+    ``None`` gives the bare equation (a grid of unknown objective)."""
+    if not objective:
+        return "eq. (10)"
+    kind, _, metric = objective.partition(":")
+    if metric:
+        from proxiqa_lab.evaluation.plots import _label
+
+        name = _label(metric)
+        if kind == "direct":
+            return f"{objective}, {name}'s exact gradient (no proxy)"
+        if kind == "proxy":
+            return f"{objective}, the {name} proxy (the paper's method)"
+        if kind == "pretrained-proxy":
+            return f"{objective}, a frozen pretrained {name} proxy"
+    return objective
+
+
 class AlphaLambdaExplorer:
     """Two sliders (α, λ) over a grid of trained models; shows the RD point, scores and a crop.
 
@@ -40,6 +60,9 @@ class AlphaLambdaExplorer:
             ``None`` for one plane.
         scores: metric columns listed in the text panel (those present are shown).
         crops: optional ``{(alpha, lmbda): uint8 (H, W, 3)}``, used instead of ``crop`` paths.
+        objective: the training objective of the grid (``"proxy:vmaf"``, ``"direct:vmaf"``, ...),
+            named in the figure's title and legend (default: the results' ``objective`` column when
+            it holds one value), so that a grid through VMAF's exact gradient is not read as the proxy.
 
     Example:
         >>> explorer = AlphaLambdaExplorer(df)        # doctest: +SKIP
@@ -54,6 +77,7 @@ class AlphaLambdaExplorer:
         scores: tuple[str, ...] = ("psnr_avg", "ssim", "ms_ssim", "vmaf", "vmaf_neg"),
         crops: Mapping[tuple[float, float], np.ndarray] | None = None,
         second: str | None = "vmaf_neg",
+        objective: str | None = None,
     ) -> None:
         missing = [c for c in (*REQUIRED_COLUMNS, metric) if c not in results.columns]
         if missing:
@@ -68,6 +92,9 @@ class AlphaLambdaExplorer:
             pairs = results[duplicated][["alpha", "lmbda"]].values.tolist()
             raise ValueError(f"results have several rows for (alpha, lmbda) = {pairs}; keep one model per pair")
         self.results = results.reset_index(drop=True)
+        if objective is None and "objective" in results.columns and results["objective"].nunique() == 1:
+            objective = str(results["objective"].iloc[0])
+        self.objective = objective
         self.metric = metric
         self.planes = tuple(m for m in (metric, second) if m is not None and m in results.columns)
         self.scores = tuple(s for s in scores if s in results.columns)
@@ -152,7 +179,10 @@ class AlphaLambdaExplorer:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
             ax.ticklabel_format(axis="both", style="plain", useOffset=False)
             ax.grid(alpha=0.3)
-        self.ax_rd.legend(fontsize=8, title="eq. (10)", title_fontsize=8)
+        self.ax_rd.legend(fontsize=8, title=f"α of eq. (10)\n{self.objective}" if self.objective else "eq. (10)",
+                          title_fontsize=8)
+        self.figure.suptitle(f"Eq. (10) with {objective_title(self.objective)}: one model per (α, λ)"
+                             if self.objective else "Eq. (10): one model per (α, λ)", fontsize=11)
         self.marker = self.markers[0]
         self.ax_text.axis("off")
         self.text = self.ax_text.text(0.0, 1.0, "", va="top", family="monospace", fontsize=9)

@@ -8,7 +8,9 @@ course profile: the shipped lab models), and checks that:
 * 07's α and λ sliders are live widgets, not their text repr;
 * dragging the α slider with the mouse, and pressing → on the focused λ slider, each move the
   ringed RD point, change the text panel and the decoded crop (read back from the kernel), and
-  change the picture the browser shows.
+  change the picture the browser shows;
+* a student who types an answer into an exercise's check cell reads "right", or "not yet" and
+  the hint for a wrong one.
 
 Screenshots of the widget before and after each move, and of 00 and 02, go to
 ``reports/browser/``. Needs ``/usr/bin/chromium`` (Debian's ``chromium`` package) and
@@ -237,3 +239,29 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, name):
 
     assert check_notebook(saved)  # it holds outputs now
     assert hygiene(["--fix", str(saved)]) == 0 and check_notebook(saved) == []
+
+
+def test_a_student_answers_an_exercise_in_jupyterlab(lab, browser):
+    """Type an answer into an exercise's check cell and run it: right reads right, a wrong one reads not yet."""
+    from proxiqa_lab.exercises import exercise
+    from proxiqa_lab.studies.results import load_results
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = _open(browser, lab, "00_quickstart")
+    _run_all(page)
+    ex = exercise("00.3")
+    right = ex.expected(load_results("course", ex.notebook))
+    wrong = next(c for c in ex.choices if c != right)
+    for answer, expect in ((wrong, "00.3: not yet. Hint:"), (right, "00.3: right")):
+        cell = page.locator(".jp-CodeCell", has_text='exercises.check("00.3"').last
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Control+a")
+        page.keyboard.type(f'exercises.check("00.3", "{answer}", profile=PROFILE)')
+        page.keyboard.press("Shift+Enter")
+        _wait_idle(page, 60)
+        shown = cell.locator(".jp-OutputArea-output").last.inner_text()
+        assert shown.startswith(expect), shown
+        cell.screenshot(path=str(SHOTS / f"00_exercise_{'right' if answer == right else 'wrong'}.png"))
+    assert _errors(page) == []
+    page.close()

@@ -58,7 +58,12 @@ def test_committed_notebook_is_clean_and_has_the_standard_form(name):
     for cell in code:
         assert "sys.path" not in cell.source and "import *" not in cell.source
         assert not any(line.lstrip().startswith(("def ", "class ")) for line in cell.source.splitlines())
-    assert "record_results" in code[-1].source, "the last cell records the key results"
+    exercises = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises"))
+    before = [c for c in nb.cells[:exercises] if c.cell_type == "code"]
+    assert "record_results" in before[-1].source, "the last cell before the Exercises records the key results"
+    after = [c for c in nb.cells[exercises:] if c.cell_type == "code"]
+    assert all(line.startswith(("from proxiqa_lab import exercises", "exercises.check(")) for c in after
+               for line in c.source.splitlines()), "the Exercises section holds only the answer checks"
     lengths = sorted(len(c.source.splitlines()) for c in code)
     assert lengths[len(lengths) // 2] <= 6, "code cells are short"
 

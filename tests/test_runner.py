@@ -160,3 +160,17 @@ def test_clean_notebooks_repairs_what_jupyterlab_leaves(tmp_path):
     assert hygiene_main(["--fix", str(tmp_path)]) == 0
     assert check_notebook(path) == []
     assert nbformat.read(path, as_version=4).metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.notebooks
+def test_runs_are_quiet_but_the_notebooks_warnings_stay_in_their_cells(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROXIQA_LAB_ROOT", str(tmp_path))
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "00_warns.ipynb", ["import warnings\nwarnings.warn('a warning of the notebook')"])
+    assert main(["run-notebooks", "--notebooks", str(folder)]) == 0
+    out, err = capfd.readouterr()
+    assert "without encryption" not in out + err and "IPKernelApp" not in out + err, "no kernel log for a student"
+    executed = (tmp_path / "reports/smoke/executed/00_warns.ipynb").read_text()
+    assert "a warning of the notebook" in executed

@@ -25,7 +25,8 @@ from proxiqa_lab import __version__
 from proxiqa_lab.errors import ProxIQALabError, describe_os_error, disk_full
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "pretrain", "train", "zoo", "notebooks")
+COMMAND_MODULES = ("data", "metrics", "codec", "evaluate", "bdrate", "pretrain", "train", "zoo", "notebooks",
+                   "exercises")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,8 @@ def check_notebook(path: str | Path) -> list[str]:
     """Problems that keep a notebook from being committed; empty when it is clean.
 
     Checks: every code cell has no outputs and no execution count, exactly one cell is
-    tagged ``parameters``, and the kernel spec names ``python3``.
+    tagged ``parameters``, the kernel spec names ``python3``, and a notebook with a
+    ``## Results`` section ends with its ``## Exercises`` section.
     """
     nb = nbformat.read(path, as_version=4)
     problems = []
@@ -52,6 +53,10 @@ def check_notebook(path: str | Path) -> list[str]:
         problems.append(f"{len(tagged)} cells are tagged 'parameters' (cells {tagged}); exactly one must be")
     elif nb.cells[tagged[0]].cell_type != "code":
         problems.append(f"the 'parameters' cell {tagged[0]} is not a code cell")
+    headings = [(i, c.source.splitlines()[0].strip()) for i, c in enumerate(nb.cells)
+                if c.cell_type == "markdown" and c.source.startswith("## ")]
+    if any(h == "## Results" for _, h in headings) and (not headings or headings[-1][1] != "## Exercises"):
+        problems.append("its last section must be '## Exercises', after '## Results' (see proxiqa_lab.exercises)")
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     if kernel != KERNEL_NAME:
         problems.append(f"kernel spec is {kernel!r}; it must be {KERNEL_NAME!r}")

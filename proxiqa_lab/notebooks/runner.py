@@ -18,6 +18,12 @@ from pathlib import Path
 
 from proxiqa_lab.paths import check_profile, notebooks_root, reports_root
 
+#: The kernels' own log is silenced: its start-up warning "Kernel is running over TCP without
+#: encryption" (a kernel on this machine) and its note of the interrupt papermill sends at shutdown
+#: are noise to a student. Warnings and errors of the notebooks' code still show in their cells, and
+#: a kernel that dies fails its notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
 #: Files the index links to, by kind.
 ARTIFACT_KINDS = {".png": "figure", ".svg": "figure", ".csv": "table", ".json": "results", ".md": "table"}
 
@@ -203,6 +209,7 @@ def run_notebook(
             log_output=log_output,
             cwd=str(cwd),
             execution_timeout=cell_timeout,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
         failure = None
     except Exception as err:  # papermill raises many kinds; all of them mean "this notebook failed"

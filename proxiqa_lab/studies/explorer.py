@@ -49,7 +49,7 @@ def explorer_grid(
     :func:`~proxiqa_lab.studies.train_grid`'s: where the runs come from.
 
     Returns:
-        One row per model: alpha, lmbda, bpp, the metrics, proxy, status (``shipped``, ``reused``
+        One row per model: objective, alpha, lmbda, bpp, the metrics, proxy, status (``shipped``, ``reused``
         or ``trained``), crop (PNG path), run.
     """
     from proxiqa_lab.codec import LearnedCodec
@@ -76,7 +76,7 @@ def explorer_grid(
         proxy = load_checkpoint(proxy_file, device="cpu")[0] if proxy_file.is_file() else None
         path = crops_dir / f"alpha{r['alpha']:g}_lmbda{r['lmbda']:g}.png"
         save_image(crop(rec, crop_size), path, overwrite=True)
-        rows.append({"alpha": r["alpha"], "lmbda": r["lmbda"], "bpp": 8 * len(data) / (image.shape[0] * image.shape[1]),
+        rows.append({"objective": objective, "alpha": r["alpha"], "lmbda": r["lmbda"], "bpp": 8 * len(data) / (image.shape[0] * image.shape[1]),
                      "proxy": image_proxy_score(proxy, image, rec)["score"] if proxy is not None else np.nan,
                      "status": r["status"], "crop": str(path), "run": r["run"]})
     scores = score(np.stack([image] * len(decoded)), np.stack(decoded), metrics=tuple(metrics))
