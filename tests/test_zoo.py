@@ -15,8 +15,8 @@ from proxiqa_lab.errors import CheckpointError, ZooError
 from proxiqa_lab.models import load_checkpoint
 from proxiqa_lab.studies import RunSpec
 from proxiqa_lab.zoo import export_runs, import_archive, load_registry, ship, verify
-from proxiqa_lab.zoo import compact
-from proxiqa_lab.zoo.compact import fits_float16, write_compact
+from proxiqa_lab.models import compact
+from proxiqa_lab.models.compact import fits_float16, write_compact
 from proxiqa_lab.zoo.registry import REGISTRY_JSON, ZOO_ROOT, rd_cache_files
 
 TRAIN = {"steps": 2, "keep_checkpoints_at": [1, 2]}

@@ -22,7 +22,8 @@ import torch
 from proxiqa_lab.cli import main
 from proxiqa_lab.errors import CheckpointError, ZooError
 from proxiqa_lab.models import build_model, load_checkpoint, save_checkpoint
-from proxiqa_lab.zoo import compact, export_runs, import_archive
+from proxiqa_lab.models import compact
+from proxiqa_lab.zoo import export_runs, import_archive
 from proxiqa_lab.zoo import importing
 
 RUN = "bls8-mse-lmbda0.01"

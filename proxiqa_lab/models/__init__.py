@@ -1,4 +1,5 @@
-"""Models: the ProxIQA network, the BLS and BMSHJ codecs, a registry and checkpoints."""
+"""Models: the ProxIQA network, the BLS and BMSHJ codecs, a registry, and checkpoints (full, or compact:
+float16 and xz-compressed, :mod:`~proxiqa_lab.models.compact`)."""
 
 from proxiqa_lab.models.bls import BLS
 from proxiqa_lab.models.bmshj import BMSHJ

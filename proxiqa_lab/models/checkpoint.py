@@ -24,6 +24,7 @@ from compressai.entropy_models import EntropyModel, GaussianConditional
 from proxiqa_lab.device import default_device
 from proxiqa_lab.errors import CheckpointError
 from proxiqa_lab.fileio import atomic_open
+from proxiqa_lab.models.compact import CompactError, is_compact, read_compact
 from proxiqa_lab.models.registry import MODELS, architecture_of, build_model, check_config
 
 __all__ = ["save_checkpoint", "check_entropy_tables", "load_checkpoint", "load_error_reason", "non_finite_entries",
@@ -118,13 +119,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
 
 def read_checkpoint(path: str | os.PathLike):
     """What a checkpoint file holds, as ``torch.load(weights_only=True)`` gives it; a compact
-    checkpoint (:mod:`proxiqa_lab.zoo.compact`, float16, xz) comes back with float32 weights.
+    checkpoint (:mod:`proxiqa_lab.models.compact`, float16, xz) comes back with float32 weights.
 
     Raises:
         CheckpointError: when the file is missing or cannot be read.
     """
-    from proxiqa_lab.zoo.compact import CompactError, is_compact, read_compact
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist (or is not a file)")

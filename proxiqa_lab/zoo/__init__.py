@@ -4,7 +4,6 @@
 module                      what it does
 ==========================  =========================================================
 :mod:`~.registry`           ``registry.json``: the shipped runs, :func:`verify`, :func:`shipped_run`
-:mod:`~.compact`            float16, xz-compressed checkpoints with no optimiser state
 :mod:`~.archive`            :func:`export_runs`, :func:`ship`
 :mod:`~.importing`          :func:`import_archive`: an archive from someone else, checked as untrusted input
 :mod:`~.plan`               the runs each notebook needs, trained two side by side

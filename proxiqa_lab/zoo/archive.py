@@ -65,7 +65,7 @@ def pack_run(source: str | os.PathLike, dest: str | os.PathLike, steps=None) -> 
         The files written: path in ``dest`` -> ``{"sha256", "size"}``.
     """
     from proxiqa_lab.training.runs import is_complete
-    from proxiqa_lab.zoo.compact import write_compact
+    from proxiqa_lab.models.compact import write_compact
 
     source, dest = Path(source), Path(dest)
     if dest.exists():

@@ -2,7 +2,7 @@
 
 The zoo holds trained runs in the layout of a run folder (``config.json``, ``run.json``,
 ``log.csv``, ``model.pt``, ``proxy.pt``, kept ``checkpoints/step_<K>.pt``), with compact
-checkpoints (:mod:`proxiqa_lab.zoo.compact`), under ``proxiqa_lab/zoo/<profile>/<run>/``. A
+checkpoints (:mod:`proxiqa_lab.models.compact`), under ``proxiqa_lab/zoo/<profile>/<run>/``. A
 notebook that needs a run it does not find complete in ``runs/`` uses the shipped one, after
 :func:`shipped_run` has checked every file of it against the registry: a file that does not
 match is refused with :class:`~proxiqa_lab.errors.ZooError`, and never used.

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from proxiqa_lab.fileio import atomic_open
+from proxiqa_lab.models.registry import build_model
 
 __all__ = ["CompactError", "FORMAT", "MAGIC", "MAX_PAYLOAD", "compact_checkpoint", "fits_float16", "is_compact", "read_compact",
            "restore_constants", "write_compact"]
@@ -83,8 +84,6 @@ def fits_float16(t: torch.Tensor) -> bool:
 def restore_constants(checkpoint: dict) -> dict:
     """A format-1 checkpoint with the model's constant buffers that float16 flushed to zero (likelihood
     bounds, GDN pedestals) set back to their values in the model as built; weights are left alone."""
-    from proxiqa_lab.models import build_model
-
     try:
         model = build_model(checkpoint["architecture"], **checkpoint["config"])
     except (KeyError, TypeError, ValueError):
