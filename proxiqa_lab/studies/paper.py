@@ -151,7 +151,7 @@ def paper_comparison(profile: str = "lab") -> str:
            "Every number of the kit below comes from the `results.json` its notebook wrote in this report; "
            "BD-rates (%) are against the MSE-optimised BLS model, mean over the Kodak images the notebook "
            "evaluated (negative: fewer bits at equal quality). The paper trained N=192 models for 2.1M steps; "
-           "the lab trains N=64 models, fine-tuned for 1,500 steps from MSE (README, 'The notebooks').\n\n"]
+           "the lab trains N=64 models, fine-tuned for 1,500 steps from MSE (docs/profiles.md).\n\n"]
     r02 = _load(profile, "02_pretrained_proxy_failure")
     if r02:
         p, a = r02["pretrained"], r02["alternating"]
